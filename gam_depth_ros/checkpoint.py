@@ -1,0 +1,180 @@
+"""Safe reading and atomic writing of model checkpoints.
+
+Two formats are accepted:
+
+* ``.pt`` / ``.pth``: a ``torch.save`` dict with at least ``model`` (the ``GamDepthNet`` state
+  dict) and ``model_config`` (a dict of :class:`ModelConfig` fields); training adds
+  ``training_config``, optimiser state and counters. Always read with ``weights_only=True``, so a
+  malicious pickle is refused instead of executed.
+* ``.safetensors``: the state dict, with ``model_config`` and ``training_config`` as JSON strings
+  in the file's metadata.
+
+Every failure raises :class:`CheckpointError` naming the file and the problem.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from gam_depth_ros.config_io import ConfigError, from_dict, to_dict
+from gam_depth_ros.model_config import ModelConfig
+
+CHECKPOINT_FORMAT = "gam_depth_ros.checkpoint/1"
+PICKLE_SUFFIXES = (".pt", ".pth", ".ckpt")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint cannot be used; the message names the file."""
+
+
+@dataclass
+class Checkpoint:
+    """What a checkpoint holds for building the network."""
+
+    path: Path
+    state_dict: dict[str, Any]
+    model_config: ModelConfig
+    training_config: dict[str, Any] | None
+    extra: dict[str, Any]  # everything else (optimiser state, epoch, step ...)
+
+
+def file_sha256(path: str | Path) -> str:
+    """Hex SHA-256 of a file's bytes (recorded in export metadata)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for block in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def load_checkpoint(path: str | Path) -> Checkpoint:
+    """Read a checkpoint safely; see the module docstring for the formats."""
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: checkpoint file does not exist")
+    if path.suffix == ".safetensors":
+        return _load_safetensors(path)
+    if path.suffix not in PICKLE_SUFFIXES:
+        raise CheckpointError(
+            f"{path}: unknown checkpoint type {path.suffix!r} (expected .safetensors or {PICKLE_SUFFIXES})"
+        )
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as error:  # torch raises UnpicklingError, RuntimeError, EOFError ...
+        raise CheckpointError(
+            f"{path}: cannot load checkpoint safely (weights_only=True): {type(error).__name__}: "
+            f"{str(error).splitlines()[0] if str(error) else ''}"
+        ) from error
+    if not isinstance(payload, dict) or "model" not in payload or "model_config" not in payload:
+        raise CheckpointError(f"{path}: not a gam_depth_ros checkpoint (needs 'model' and 'model_config' keys)")
+    extra = {k: v for k, v in payload.items() if k not in ("model", "model_config", "training_config")}
+    return Checkpoint(
+        path=path,
+        state_dict=payload["model"],
+        model_config=_model_config(payload["model_config"], path),
+        training_config=payload.get("training_config"),
+        extra=extra,
+    )
+
+
+def _load_safetensors(path: Path) -> Checkpoint:
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            metadata = handle.metadata() or {}
+            state = {key: handle.get_tensor(key) for key in handle.keys()}
+    except (SafetensorError, OSError, ValueError) as error:
+        raise CheckpointError(f"{path}: cannot read safetensors file: {error}") from error
+    if "model_config" not in metadata:
+        raise CheckpointError(f"{path}: safetensors metadata has no 'model_config'")
+    try:
+        model_config = json.loads(metadata["model_config"])
+        training_config = json.loads(metadata.get("training_config", "null"))
+    except json.JSONDecodeError as error:
+        raise CheckpointError(f"{path}: invalid JSON in safetensors metadata: {error}") from error
+    return Checkpoint(path, state, _model_config(model_config, path), training_config, {})
+
+
+def _model_config(data: Any, path: Path) -> ModelConfig:
+    try:
+        return from_dict(ModelConfig, data, f"{path}:model_config")
+    except ConfigError as error:
+        raise CheckpointError(str(error)) from error
+
+
+def save_checkpoint(
+    path: str | Path,
+    state_dict: dict[str, Any],
+    model_config: ModelConfig,
+    training_config: dict[str, Any] | None = None,
+    **extra: Any,
+) -> Path:
+    """Write a checkpoint atomically: a crash mid-write leaves any previous file intact.
+
+    ``.safetensors`` stores only the weights and configs; ``.pt`` also stores ``extra``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import save_file
+
+            metadata = {
+                "format": CHECKPOINT_FORMAT,
+                "model_config": json.dumps(to_dict(model_config)),
+                "training_config": json.dumps(training_config),
+            }
+            tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
+            save_file(tensors, tmp_name, metadata=metadata)
+        else:
+            import torch
+
+            payload = {
+                "format": CHECKPOINT_FORMAT,
+                "model": state_dict,
+                "model_config": to_dict(model_config),
+                "training_config": training_config,
+                **extra,
+            }
+            torch.save(payload, tmp_name)
+        with open(tmp_name, "rb") as stream:
+            os.fsync(stream.fileno())
+        os.replace(tmp_name, path)
+    finally:
+        if os.path.exists(tmp_name):
+            os.unlink(tmp_name)
+    return path
+
+
+def build_model(checkpoint: Checkpoint):  # -> GamDepthNet (torch imported lazily)
+    """Instantiate ``GamDepthNet`` from a checkpoint and load its weights (eval mode).
+
+    Training checkpoints may hold extra multi-scale depth heads; only what the single-scale
+    network needs is loaded, and any missing key is an error naming the file.
+    """
+    from gam_depth_ros.networks import GamDepthNet
+
+    model = GamDepthNet(num_classes=checkpoint.model_config.num_classes)
+    expected = model.state_dict()
+    state = {k: v for k, v in checkpoint.state_dict.items() if k in expected}
+    missing = sorted(set(expected) - set(state))
+    if missing:
+        raise CheckpointError(f"{checkpoint.path}: missing weights {missing[:5]} ({len(missing)} in all)")
+    for key, value in state.items():
+        if tuple(value.shape) != tuple(expected[key].shape):
+            raise CheckpointError(
+                f"{checkpoint.path}: {key} has shape {tuple(value.shape)}, expected {tuple(expected[key].shape)}"
+            )
+    model.load_state_dict(state)
+    return model.eval()

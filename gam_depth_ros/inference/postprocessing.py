@@ -1,0 +1,37 @@
+"""Network outputs -> depth and labels at the requested resolution. Pure numpy + Pillow."""
+
+from __future__ import annotations
+
+from typing import TypeVar
+
+import numpy as np
+from PIL import Image
+
+ArrayT = TypeVar("ArrayT")
+
+
+def disparity_to_depth(disparity: ArrayT, min_depth: float, max_depth: float) -> ArrayT:
+    """Turn the network's sigmoid disparity into depth in network units.
+
+    depth = 1 / (1/max_depth + (1/min_depth - 1/max_depth) * disparity): disparity 0 maps to
+    ``max_depth`` and 1 to ``min_depth``. Works on torch tensors and numpy arrays of any shape.
+    """
+    min_disp = 1.0 / max_depth
+    max_disp = 1.0 / min_depth
+    return 1.0 / (min_disp + (max_disp - min_disp) * disparity)  # type: ignore[operator,return-value]
+
+
+def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Bilinear resize of an [h, w] float32 disparity map to [height, width]."""
+    if disparity.shape == (height, width):
+        return disparity
+    pil = Image.fromarray(np.ascontiguousarray(disparity, dtype=np.float32), mode="F")
+    return np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
+
+
+def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Nearest-neighbour resize of an [h, w] uint8 label map (never blends class ids)."""
+    if labels.shape == (height, width):
+        return labels
+    pil = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="L")
+    return np.asarray(pil.resize((width, height), Image.Resampling.NEAREST))

@@ -1,0 +1,92 @@
+"""The metadata JSON written beside every exported model (``model.onnx`` -> ``model.json``).
+
+It tells a runtime everything it needs without torch or the training code: input name, size,
+layout, colour order and value range; output names; depth range and scale; class names and
+palette; provenance (source checkpoint hash, training config, versions).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gam_depth_ros.classes import NYU40_CLASS_NAMES, NYU40_PALETTE
+
+METADATA_FORMAT = "gam_depth_ros.model/1"
+
+
+class MetadataError(ValueError):
+    """A model's metadata is missing or invalid; the message names the file."""
+
+
+@dataclass(frozen=True)
+class ModelMetadata:
+    """Contents of the metadata JSON. Field names are the JSON keys."""
+
+    input_height: int
+    input_width: int
+    min_depth: float = 0.1
+    max_depth: float = 10.0
+    depth_scale: float = 1.0  # metres per network depth unit
+    input_name: str = "image"
+    input_layout: str = "NCHW"
+    input_colour_order: str = "RGB"
+    input_range: tuple[float, float] = (0.0, 1.0)
+    disparity_output: str = "disparity"  # [1,1,H,W] sigmoid disparity
+    semantic_output: str = "semantic"  # [1,H,W] uint8 class ids
+    semantic_logits_output: str | None = None  # [1,C,H,W] when exported with --semantic-logits
+    class_names: tuple[str, ...] = NYU40_CLASS_NAMES
+    palette: tuple[tuple[int, int, int], ...] = NYU40_PALETTE
+    source_checkpoint: str | None = None
+    source_checkpoint_sha256: str | None = None
+    training_config: dict[str, Any] | None = None
+    opset: int | None = None
+    exporter: dict[str, str] = field(default_factory=dict)
+    format: str = METADATA_FORMAT
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=False)
+
+
+def metadata_path(model_path: str | Path) -> Path:
+    """Where the metadata of ``model_path`` lives: same folder and stem, ``.json`` suffix."""
+    return Path(model_path).with_suffix(".json")
+
+
+def write_metadata(model_path: str | Path, metadata: ModelMetadata) -> Path:
+    path = metadata_path(model_path)
+    path.write_text(metadata.to_json() + "\n", encoding="utf-8")
+    return path
+
+
+def read_metadata(model_path: str | Path) -> ModelMetadata:
+    """Read and validate the metadata beside ``model_path``."""
+    path = metadata_path(model_path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as error:
+        raise MetadataError(f"{path}: model metadata not found (expected beside {Path(model_path).name})") from error
+    except (OSError, json.JSONDecodeError) as error:
+        raise MetadataError(f"{path}: cannot read model metadata: {error}") from error
+    if not isinstance(data, dict) or data.get("format") != METADATA_FORMAT:
+        raise MetadataError(f"{path}: not gam_depth_ros model metadata (format != {METADATA_FORMAT!r})")
+    known = set(ModelMetadata.__dataclass_fields__)
+    data = {k: v for k, v in data.items() if k in known}
+    try:
+        data["input_range"] = tuple(data.get("input_range", (0.0, 1.0)))
+        data["class_names"] = tuple(data.get("class_names", NYU40_CLASS_NAMES))
+        data["palette"] = tuple(tuple(int(c) for c in rgb) for rgb in data.get("palette", NYU40_PALETTE))
+        metadata = ModelMetadata(**data)
+    except (TypeError, ValueError) as error:
+        raise MetadataError(f"{path}: invalid model metadata: {error}") from error
+    if not 0 < metadata.min_depth < metadata.max_depth or metadata.depth_scale <= 0:
+        raise MetadataError(f"{path}: invalid depth range or scale")
+    if len(metadata.palette) != metadata.num_classes or not 0 < metadata.num_classes <= 255:
+        raise MetadataError(f"{path}: palette and class names disagree")
+    return metadata

@@ -1,0 +1,29 @@
+"""Typed configuration of the network, shared by training, export and the runtime."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from gam_depth_ros.classes import NUM_CLASSES
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What is needed to rebuild the network and interpret its output."""
+
+    num_classes: int = NUM_CLASSES  # semantic classes of the segmentation head (NYU-40)
+    min_depth: float = 0.1  # depth at disparity 1, in network units (metres for NYU scale)
+    max_depth: float = 10.0  # depth at disparity 0
+    height: int = 288  # network input height, multiple of 32 (paper: 288)
+    width: int = 384  # network input width, multiple of 32 (paper: 384)
+    depth_scale: float = 1.0  # metres per network depth unit (relative depth -> metres)
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_depth < self.max_depth:
+            raise ValueError(f"need 0 < min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
+        if self.height % 32 or self.width % 32 or self.height <= 0 or self.width <= 0:
+            raise ValueError(f"height and width must be positive multiples of 32, got {self.height}x{self.width}")
+        if self.num_classes < 1 or self.num_classes > 255:
+            raise ValueError(f"num_classes must be in 1..255, got {self.num_classes}")
+        if self.depth_scale <= 0:
+            raise ValueError(f"depth_scale must be positive, got {self.depth_scale}")
