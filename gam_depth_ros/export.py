@@ -31,6 +31,29 @@ class ExportError(RuntimeError):
     """Export or its verification failed."""
 
 
+def _register_constant_pad() -> None:
+    """Export ``F.pad`` / ``ReflectionPad2d`` as one Pad node with constant pads.
+
+    The stock TorchScript symbolic computes the pad amounts at run time (ConstantOfShape, Slice,
+    Transpose, Cast per pad), which leaves output shapes symbolic and hides static shapes from
+    TensorRT. The pads are known when tracing, so emit them as a constant.
+    """
+    import torch
+    from torch.onnx import symbolic_helper
+
+    def pad(g, input, padding, mode, value):
+        amounts = symbolic_helper._get_const(padding, "is", "pad")
+        mode_name = symbolic_helper._get_const(mode, "s", "mode")
+        if len(amounts) != 4 or mode_name not in ("reflect", "replicate"):
+            raise ExportError(f"unsupported pad {amounts} mode {mode_name!r} in export")
+        left, right, top, bottom = amounts
+        pads = torch.tensor([0, 0, top, left, 0, 0, bottom, right], dtype=torch.int64)
+        onnx_mode = "edge" if mode_name == "replicate" else "reflect"
+        return g.op("Pad", input, g.op("Constant", value_t=pads), mode_s=onnx_mode)
+
+    torch.onnx.register_custom_op_symbolic("aten::pad", pad, DEFAULT_OPSET)
+
+
 def _graph_module(model, semantic_logits: bool):
     import torch
     from torch import nn
@@ -83,6 +106,7 @@ def export_onnx(
     graph = _graph_module(model.eval(), semantic_logits)
     example = torch.rand(1, 3, metadata.input_height, metadata.input_width)
     output_names = ["disparity", "semantic"] + (["semantic_logits"] if semantic_logits else [])
+    _register_constant_pad()
     with torch.no_grad():
         torch.onnx.export(
             graph, (example,), str(output), input_names=["image"], output_names=output_names,
@@ -141,13 +165,14 @@ def export_checkpoint(
     """Load, export, verify. Raises :class:`ExportError` if parity fails (the files are removed)."""
     checkpoint = load_checkpoint(checkpoint_path)
     model = build_model(checkpoint)
-    config = checkpoint.model_config
-    height, width = height or config.height, width or config.width
-    if height % 32 or width % 32:
-        raise ExportError(f"--height/--width must be multiples of 32, got {height}x{width}")
+    try:
+        config = replace(checkpoint.model_config, height=height or checkpoint.model_config.height,
+                         width=width or checkpoint.model_config.width)
+    except ValueError as error:
+        raise ExportError(f"export size: {error}") from error
     metadata = ModelMetadata(
-        input_height=height,
-        input_width=width,
+        input_height=config.height,
+        input_width=config.width,
         min_depth=config.min_depth,
         max_depth=config.max_depth,
         depth_scale=config.depth_scale,

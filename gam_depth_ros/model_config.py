@@ -21,8 +21,8 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if not 0 < self.min_depth < self.max_depth:
             raise ValueError(f"need 0 < min_depth < max_depth, got {self.min_depth}, {self.max_depth}")
-        if self.height % 32 or self.width % 32 or self.height <= 0 or self.width <= 0:
-            raise ValueError(f"height and width must be positive multiples of 32, got {self.height}x{self.width}")
+        if self.height % 32 or self.width % 32 or min(self.height, self.width) < 64:
+            raise ValueError(f"height and width must be multiples of 32, at least 64, got {self.height}x{self.width}")
         if self.num_classes < 1 or self.num_classes > 255:
             raise ValueError(f"num_classes must be in 1..255, got {self.num_classes}")
         if self.depth_scale <= 0:

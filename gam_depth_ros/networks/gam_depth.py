@@ -36,7 +36,7 @@ class GamDepthNet(nn.Module):
         Parameters
         ----------
         image:
-            [B, 3, H, W] float RGB in [0, 1]; H, W multiples of 32.
+            [B, 3, H, W] float RGB in [0, 1]; H, W multiples of 32, at least 64.
 
         Returns
         -------
@@ -58,7 +58,7 @@ class GamDepthNet(nn.Module):
         Parameters
         ----------
         image:
-            [B, 3, H, W] float RGB in [0, 1]; H, W multiples of 32.
+            [B, 3, H, W] float RGB in [0, 1]; H, W multiples of 32, at least 64.
 
         Returns
         -------
@@ -75,5 +75,6 @@ def _check_size(image: Tensor) -> None:
     if image.dim() != 4 or image.shape[1] != 3:
         raise ValueError(f"expected image [B,3,H,W], got {tuple(image.shape)}")
     height, width = image.shape[-2:]
-    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE:
-        raise ValueError(f"image size {height}x{width} is not a multiple of {SIZE_MULTIPLE}")
+    if height % SIZE_MULTIPLE or width % SIZE_MULTIPLE or min(height, width) < 2 * SIZE_MULTIPLE:
+        # The coarsest features must be at least 2x2 for the decoder's reflection padding.
+        raise ValueError(f"image size {height}x{width} must be a multiple of {SIZE_MULTIPLE}, at least 64")

@@ -1,0 +1,36 @@
+"""ament_python build of gam_depth_ros (colcon on a ROS 2 install, or pip in a plain venv).
+
+Only the runtime package is installed; ``training/`` stays in the repository so that a robot's
+install space holds no generically named ``training`` module.
+"""
+
+from glob import glob
+
+from setuptools import find_packages, setup
+
+PACKAGE = "gam_depth_ros"
+
+setup(
+    name=PACKAGE,
+    version="0.1.0",
+    packages=find_packages(include=[PACKAGE, f"{PACKAGE}.*"]),
+    data_files=[
+        ("share/ament_index/resource_index/packages", [f"resource/{PACKAGE}"]),
+        (f"share/{PACKAGE}", ["package.xml"]),
+        (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
+        (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+    ],
+    install_requires=["setuptools"],
+    zip_safe=True,
+    maintainer="gam_depth_ros maintainers",
+    maintainer_email="gam-depth-ros@example.com",
+    description="Monocular depth and semantics for indoor robots (GAM-Depth), ONNX/TensorRT inference node.",
+    license="Apache-2.0",
+    python_requires=">=3.10",
+    entry_points={
+        "console_scripts": [
+            "depth_node = gam_depth_ros.node:main",
+            "gam-depth-export = gam_depth_ros.export:main",
+        ],
+    },
+)

@@ -1,0 +1,1 @@
+"""Procedural indoor scenes with exact depth and NYU-40 labels."""
