@@ -1,0 +1,94 @@
+"""The package builds with colcon and pip, installs launch and config files, and keeps its layering."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+import zipfile
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+SHARED_FILES = sorted(
+    [f"launch/{p.name}" for p in (ROOT / "launch").glob("*.launch.py")]
+    + [f"config/{p.name}" for p in (ROOT / "config").glob("*.yaml")]
+    + [f"config/{p.name}" for p in (ROOT / "config").glob("*.xml")]
+)
+RUNTIME_IMPORTS = {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "ament_index_python"}
+
+
+def test_colcon_builds_and_installs_launch_and_config(tmp_path):
+    colcon = BIN / "colcon"
+    if not colcon.exists():
+        pytest.skip("colcon is not installed in this environment (make venv installs it)")
+    result = subprocess.run(
+        [str(colcon), "--log-base", str(tmp_path / "log"), "build", "--base-paths", str(ROOT),
+         "--build-base", str(tmp_path / "build"), "--install-base", str(tmp_path / "install")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 package finished" in result.stdout
+    prefix = tmp_path / "install" / "gam_depth_ros"
+    share = prefix / "share" / "gam_depth_ros"
+    assert (prefix / "share/ament_index/resource_index/packages/gam_depth_ros").is_file()
+    assert (share / "package.xml").is_file()
+    for relative in SHARED_FILES:
+        assert (share / relative).is_file(), relative
+    assert "config/model.yaml" in SHARED_FILES
+    for script in ("depth_node", "gam-depth-export"):
+        assert (prefix / "lib" / "gam_depth_ros" / script).is_file(), script
+    site = next(prefix.glob("lib/python3*/site-packages"))
+    assert (site / "gam_depth_ros" / "inference" / "onnx_backend.py").is_file()
+    assert not (site / "training").exists()  # the robot's install holds no generic 'training' module
+
+
+def test_pip_wheel_holds_package_and_data(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation", "-q", "-w",
+         str(tmp_path)], capture_output=True, text=True, timeout=300,
+    )
+    assert result.returncode == 0, result.stderr
+    (wheel,) = tmp_path.glob("gam_depth_ros-*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = "gam_depth_ros-0.1.0.data/data/share/gam_depth_ros/"
+    for relative in SHARED_FILES:
+        assert data + relative in names
+    assert "gam_depth_ros/networks/resnet.py" in names
+    assert not any(n.startswith("training/") for n in names)
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    modules = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules.update(alias.name.split(".")[0] for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            modules.add(node.module.split(".")[0])
+    return modules
+
+
+def test_runtime_never_imports_training_and_declares_its_ros_dependencies():
+    imported = set()
+    for path in (ROOT / "gam_depth_ros").rglob("*.py"):
+        modules = _imported_modules(path)
+        assert "training" not in modules, f"{path} imports training/"
+        imported |= modules
+    manifest = ET.parse(ROOT / "package.xml").getroot()
+    assert manifest.get("format") == "3" and manifest.findtext("name") == "gam_depth_ros"
+    exec_depends = {e.text for e in manifest.findall("exec_depend")}
+    assert (imported & RUNTIME_IMPORTS) <= exec_depends
+    assert {"python3-numpy", "python3-yaml", "python3-pil"} <= exec_depends
+    assert "python3-pytest" in {e.text for e in manifest.findall("test_depend")}
+    assert manifest.find("export/build_type").text == "ament_python"
+
+
+def test_requirements_pin_torch_and_never_name_torchvision():
+    texts = {p.name: p.read_text() for p in (ROOT / "requirements").glob("*.txt")}
+    assert "torch==2.13.0" in texts["training.txt"]
+    assert not any("torchvision" in t for t in texts.values())
+    assert "make test" in (ROOT / ".ci" / "run").read_text()
