@@ -1,0 +1,48 @@
+"""The one sample schema every training data source returns.
+
+A sample is a ``dict[str, Tensor]`` with flat string keys, so the default ``collate`` batches it
+(a leading batch dimension B is added to every entry below). Every key is always present, so
+batches mix sources freely; optional content is flagged by ``has_*``.
+
+Frames are ordered as the config's ``frame_ids`` (target first, e.g. [0, -2, -1, 1, 2]); F is
+their count. H, W is the network size (multiples of 32). S is the number of loss scales (4).
+
+========================  ==================  =========================================================
+key                       shape, dtype        meaning
+========================  ==================  =========================================================
+``images``                [F,3,H,W] float32   frames in [0, 1], RGB, un-augmented (the photometric
+                                              loss compares these)
+``images_aug``            [F,3,H,W] float32   the same frames colour-jittered (same jitter for all
+                                              frames of a sample) for the networks; equal to
+                                              ``images`` when augmentation is off
+``K``                     [S,4,4] float32     pinhole intrinsics in pixels of scale s (fx, fy, cx, cy
+                                              divided by 2**s), homogeneous 4x4; after a horizontal
+                                              flip cx -> W_s - cx
+``inv_K``                 [S,4,4] float32     inverse of ``K``
+``gradient``              [1,H,W] float32     Sobel gradient magnitude of the target frame, grey
+                                              (0..255 scale) blurred by a 5x5 Gaussian first
+``labels``                [H,W] int64         proxy semantic labels of the target, NYU-40 ids 0..39,
+                                              255 = void (all 255 when the source has none)
+``has_labels``            [] bool             whether ``labels`` holds any real label
+``depth_gt``              [1,H,W] float32     ground-truth depth in metres of the target, 0 =
+                                              invalid (all 0 when the source has none)
+``has_depth``             [] bool             whether ``depth_gt`` is meaningful
+``segments``              [H,W] int64         planar-loss segment ids of the target, -1 = none
+                                              (all -1 unless precomputed)
+``vanishing_directions``  [3,3] float32       rows: unit dominant directions in the camera frame for
+                                              the Manhattan normal loss (zeros unless precomputed)
+``has_structure``         [] bool             whether ``segments``/``vanishing_directions`` are set
+========================  ==================  =========================================================
+
+Frame conventions: camera optical frame (x right, y down, z forward); poses predicted between the
+target (frame 0) and each source map target-frame points into the source frame.
+"""
+
+from __future__ import annotations
+
+SAMPLE_KEYS = (
+    "images", "images_aug", "K", "inv_K", "gradient", "labels", "has_labels",
+    "depth_gt", "has_depth", "segments", "vanishing_directions", "has_structure",
+)  # fmt: skip
+NUM_SCALES = 4
+VOID_LABEL = 255  # same as gam_depth_ros.classes.VOID_LABEL
