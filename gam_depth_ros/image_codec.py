@@ -141,7 +141,9 @@ def fill_image_msg(msg, pixels: np.ndarray, encoding: str):
         raise ValueError(f"cannot encode {encoding!r}; expected one of {sorted(expected)}")
     dtype, ndim = expected[encoding]
     if pixels.dtype != dtype or pixels.ndim != ndim or (ndim == 3 and pixels.shape[2] != 3):
-        raise ValueError(f"{encoding} needs {np.dtype(dtype)} with {ndim} dims, got {pixels.dtype} {pixels.shape}")
+        raise ValueError(
+            f"{encoding} needs {np.dtype(dtype)} with {ndim} dims, got {pixels.dtype} {pixels.shape}"
+        )
     height, width = pixels.shape[:2]
     msg.height = height
     msg.width = width
@@ -157,7 +159,11 @@ def image_msg_to_array(msg) -> np.ndarray:
 
     Returns [H, W] float32, [H, W] uint8 or [H, W, 3] uint8; honours ``step`` and ``is_bigendian``.
     """
-    layouts = {"32FC1": (np.dtype("<f4"), 1), "mono8": (np.dtype(np.uint8), 1), "rgb8": (np.dtype(np.uint8), 3)}
+    layouts = {
+        "32FC1": (np.dtype("<f4"), 1),
+        "mono8": (np.dtype(np.uint8), 1),
+        "rgb8": (np.dtype(np.uint8), 3),
+    }
     if msg.encoding not in layouts:
         raise ImageDecodeError(f"unsupported encoding {msg.encoding!r}")
     dtype, channels = layouts[msg.encoding]
@@ -165,7 +171,11 @@ def image_msg_to_array(msg) -> np.ndarray:
         dtype = dtype.newbyteorder(">")
     row_bytes = msg.width * channels * dtype.itemsize
     if msg.step < row_bytes or len(msg.data) < msg.step * msg.height:
-        raise ImageDecodeError(f"inconsistent step {msg.step} / data {len(msg.data)} for {msg.width}x{msg.height}")
-    rows = np.frombuffer(msg.data, np.uint8)[: msg.step * msg.height].reshape(msg.height, msg.step)[:, :row_bytes]
+        raise ImageDecodeError(
+            f"inconsistent step {msg.step} / data {len(msg.data)} for {msg.width}x{msg.height}"
+        )
+    rows = np.frombuffer(msg.data, np.uint8)[: msg.step * msg.height].reshape(msg.height, msg.step)[
+        :, :row_bytes
+    ]
     values = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder("="))
     return values.reshape((msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels))

@@ -18,22 +18,29 @@ OUTPUT_RESOLUTIONS = ("input", "network")
 
 
 def _param(default, description: str, choices: tuple[str, ...] = (), minimum: float | None = None):
-    return field(default=default, metadata={"description": description, "choices": choices, "minimum": minimum})
+    return field(
+        default=default, metadata={"description": description, "choices": choices, "minimum": minimum}
+    )
 
 
 @dataclass(frozen=True)
 class NodeParams:
     """Every parameter of ``depth_node``; field names are the ROS parameter names."""
 
-    model_path: str = _param("", "Model file: .onnx (with its .json metadata beside it) or a .pt/.safetensors "
-                                 "checkpoint. Required.")
-    backend: str = _param("auto", "Inference backend; auto picks ONNX Runtime for .onnx, torch for checkpoints.",
-                          BACKENDS)
+    model_path: str = _param(
+        "",
+        "Model file: .onnx (with its .json metadata beside it) or a .pt/.safetensors checkpoint. Required.",
+    )
+    backend: str = _param(
+        "auto", "Inference backend; auto picks ONNX Runtime for .onnx, torch for checkpoints.", BACKENDS
+    )
     threads: int = _param(0, "CPU threads of the backend; 0 lets the backend decide.", minimum=0)
-    depth_scale: float = _param(0.0, "Metres per network depth unit; 0 takes depth_scale from the model metadata.",
-                                minimum=0.0)
-    output_resolution: str = _param("input", "Resolution of all image outputs: the input image's or the network's.",
-                                    OUTPUT_RESOLUTIONS)
+    depth_scale: float = _param(
+        0.0, "Metres per network depth unit; 0 takes depth_scale from the model metadata.", minimum=0.0
+    )
+    output_resolution: str = _param(
+        "input", "Resolution of all image outputs: the input image's or the network's.", OUTPUT_RESOLUTIONS
+    )
     use_compressed: bool = _param(False, "Subscribe to image/compressed (JPEG/PNG) instead of image.")
     publish_depth: bool = _param(True, "Publish depth (32FC1, metres, NaN where invalid).")
     publish_depth_camera_info: bool = _param(True, "Publish depth/camera_info (needs camera_info in).")
@@ -42,23 +49,39 @@ class NodeParams:
     publish_semantic_colorized: bool = _param(True, "Publish semantic/colorized (rgb8 class palette).")
     publish_points: bool = _param(True, "Publish points (PointCloud2; needs camera_info in).")
     colormap: str = _param("turbo", "Colormap of depth/colorized.", COLORMAPS)
-    colorize_min_depth: float = _param(0.0, "Depth (m) at the low end of the colormap; 0: the model's minimum "
-                                            "depth times depth_scale.", minimum=0.0)
-    colorize_max_depth: float = _param(0.0, "Depth (m) at the high end of the colormap; 0: the model's maximum "
-                                            "depth times depth_scale.", minimum=0.0)
+    colorize_min_depth: float = _param(
+        0.0,
+        "Depth (m) at the low end of the colormap; 0: the model's minimum depth times depth_scale.",
+        minimum=0.0,
+    )
+    colorize_max_depth: float = _param(
+        0.0,
+        "Depth (m) at the high end of the colormap; 0: the model's maximum depth times depth_scale.",
+        minimum=0.0,
+    )
     points_stride: int = _param(2, "Keep every n-th pixel in both directions in points.", minimum=1)
-    points_organized: bool = _param(False, "Publish an organised cloud (image-shaped, NaN for invalid points) "
-                                           "instead of only the valid points.")
+    points_organized: bool = _param(
+        False,
+        "Publish an organised cloud (image-shaped, NaN for invalid points) instead of only the valid points.",
+    )
     points_rgb: bool = _param(True, "Add a packed rgb field (input image colours) to points.")
-    qos_in_reliability: str = _param("best_effort", "Reliability of the image and camera_info subscriptions.",
-                                     RELIABILITIES)
+    qos_in_reliability: str = _param(
+        "best_effort", "Reliability of the image and camera_info subscriptions.", RELIABILITIES
+    )
     qos_in_depth: int = _param(1, "History depth of the input subscriptions (keep last).", minimum=1)
-    qos_out_reliability: str = _param("reliable", "Reliability of the output publishers (reliable also serves "
-                                                  "best-effort subscribers).", RELIABILITIES)
+    qos_out_reliability: str = _param(
+        "reliable",
+        "Reliability of the output publishers (reliable also serves best-effort subscribers).",
+        RELIABILITIES,
+    )
     qos_out_depth: int = _param(1, "History depth of the output publishers (keep last).", minimum=1)
     stats_period: float = _param(5.0, "Seconds between statistics (INFO log and diagnostics).", minimum=0.1)
-    debug_inference_delay: float = _param(0.0, "Test/benchmark knob: extra seconds slept after each inference to "
-                                               "emulate a slower model. Leave 0 in production.", minimum=0.0)
+    debug_inference_delay: float = _param(
+        0.0,
+        "Test/benchmark knob: extra seconds slept after each inference to "
+        "emulate a slower model. Leave 0 in production.",
+        minimum=0.0,
+    )
 
     def validate(self) -> None:
         """Raise ``ValueError`` listing every invalid value."""
@@ -74,7 +97,8 @@ class NodeParams:
             problems.append("model_path is required (the .onnx model or checkpoint to run)")
         if self.colorize_max_depth and self.colorize_max_depth <= self.colorize_min_depth:
             problems.append(
-                f"colorize_max_depth={self.colorize_max_depth} must exceed colorize_min_depth={self.colorize_min_depth}"
+                f"colorize_max_depth={self.colorize_max_depth} must exceed "
+                f"colorize_min_depth={self.colorize_min_depth}"
             )
         if problems:
             raise ValueError("invalid parameters: " + "; ".join(problems))
@@ -100,7 +124,9 @@ def parameter_descriptor(spec):
     if minimum is not None and kind is int:
         descriptor.integer_range = [IntegerRange(from_value=int(minimum), to_value=2**31 - 1, step=0)]
     elif minimum is not None and kind is float:
-        descriptor.floating_point_range = [FloatingPointRange(from_value=float(minimum), to_value=1e9, step=0.0)]
+        descriptor.floating_point_range = [
+            FloatingPointRange(from_value=float(minimum), to_value=1e9, step=0.0)
+        ]
     return descriptor
 
 
@@ -116,7 +142,7 @@ def declare_and_read(node) -> NodeParams:
     for spec in fields(NodeParams):
         try:
             node.declare_parameter(spec.name, spec.default, parameter_descriptor(spec))
-        except Exception as error:  # rclpy raises InvalidParameterTypeException / InvalidParameterValueException
+        except Exception as error:  # rclpy: InvalidParameterTypeException, InvalidParameterValueException
             raise ValueError(f"parameter {spec.name}: {error}") from error
         values[spec.name] = node.get_parameter(spec.name).value
     params = NodeParams(**values)

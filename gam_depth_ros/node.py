@@ -1,0 +1,319 @@
+"""``depth_node``: camera images in; depth, semantics, colorized views, camera_info and points out.
+
+Only ROS I/O lives here; decoding, inference, colouring and geometry are in plain-Python modules.
+Topics (all relative, so a namespace or remapping moves them):
+
+- in: ``image`` (sensor_msgs/Image) or ``image/compressed`` (CompressedImage, when
+  ``use_compressed``), ``camera_info`` (optional; the latest one is used);
+- out: ``depth`` (32FC1 metres, NaN invalid), ``depth/camera_info``, ``depth/colorized`` (rgb8),
+  ``semantic`` (mono8 class ids), ``semantic/colorized`` (rgb8), ``points`` (PointCloud2),
+  every one copying the input header; ``/diagnostics`` (DiagnosticArray, the global topic that
+  diagnostic aggregators read).
+
+Latest frame only: the subscription callback stores the newest message in a one-slot mailbox and
+returns; a worker thread takes it, runs inference and publishes. A message replaced before the
+worker took it is counted as dropped, so a slow model never builds a queue. Frames are not
+processed at all while no output has a subscriber. Parameters: :class:`NodeParams`.
+
+Run: ``depth_node --ros-args --params-file config/depth.yaml -p model_path:=model.onnx`` or
+``python -m gam_depth_ros.node --ros-args ...``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+
+import numpy as np
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
+from std_msgs.msg import Header
+
+from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg, fill_camera_info_msg
+from gam_depth_ros.colorize import colorize_depth
+from gam_depth_ros.image_codec import (
+    ImageDecodeError,
+    compressed_msg_to_rgb,
+    fill_image_msg,
+    image_msg_to_rgb,
+)
+from gam_depth_ros.inference import create_backend
+from gam_depth_ros.inference.preprocessing import resize_rgb
+from gam_depth_ros.node_params import NodeParams, declare_and_read
+from gam_depth_ros.node_stats import LatestSlot, NodeStats, StatsSnapshot
+from gam_depth_ros.pointcloud import backproject, pointfield_layout
+
+NODE_NAME = "depth_node"
+RELIABILITY = {
+    "best_effort": ReliabilityPolicy.BEST_EFFORT,
+    "reliable": ReliabilityPolicy.RELIABLE,
+    "system_default": ReliabilityPolicy.SYSTEM_DEFAULT,
+}
+#: Output topic of each ``publish_*`` switch, and its message type.
+OUTPUTS = {
+    "depth": ("publish_depth", Image),
+    "depth/camera_info": ("publish_depth_camera_info", CameraInfo),
+    "depth/colorized": ("publish_depth_colorized", Image),
+    "semantic": ("publish_semantic", Image),
+    "semantic/colorized": ("publish_semantic_colorized", Image),
+    "points": ("publish_points", PointCloud2),
+}
+WARN_THROTTLE_S = 5.0
+
+
+def make_qos(reliability: str, depth: int) -> QoSProfile:
+    """Keep-last, volatile QoS with the given reliability name (see ``RELIABILITY``) and depth."""
+    return QoSProfile(
+        history=HistoryPolicy.KEEP_LAST,
+        depth=depth,
+        reliability=RELIABILITY[reliability],
+        durability=DurabilityPolicy.VOLATILE,
+    )
+
+
+class DepthNode(Node):
+    """The depth node. Raises ``ValueError`` (bad parameters, unusable model) from the constructor."""
+
+    def __init__(self, **node_kwargs) -> None:
+        super().__init__(NODE_NAME, **node_kwargs)
+        self.params: NodeParams = declare_and_read(self)
+        params = self.params
+        try:
+            self.backend = create_backend(params.backend, params.model_path, params.threads)
+        except ValueError:
+            raise
+        except Exception as error:  # a framework failing to load the file: report it with the file name
+            raise ValueError(
+                f"{params.model_path}: cannot load the model: {type(error).__name__}: {error}"
+            ) from error
+        metadata = self.backend.metadata
+        self.depth_scale = params.depth_scale or metadata.depth_scale
+        self.colour_range = (
+            params.colorize_min_depth or metadata.min_depth * self.depth_scale,
+            params.colorize_max_depth or metadata.max_depth * self.depth_scale,
+        )
+        if self.colour_range[1] <= self.colour_range[0]:
+            raise ValueError(f"colorize range {self.colour_range} is empty; set colorize_min_depth/max_depth")
+        self.palette = np.zeros((256, 3), dtype=np.uint8)
+        self.palette[: metadata.num_classes] = np.asarray(metadata.palette, dtype=np.uint8)
+        self.stats = NodeStats()
+        self._slot = LatestSlot()
+        self._camera = None  # latest valid CameraModel from camera_info
+        self._warned: set[str] = set()
+
+        qos_in = make_qos(params.qos_in_reliability, params.qos_in_depth)
+        qos_out = make_qos(params.qos_out_reliability, params.qos_out_depth)
+        self._publishers_out = {
+            topic: self.create_publisher(msg_type, topic, qos_out)
+            for topic, (switch, msg_type) in OUTPUTS.items()
+            if getattr(params, switch)
+        }
+        if params.use_compressed:
+            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos_in)
+        else:
+            self.create_subscription(Image, "image", self._on_image, qos_in)
+        if params.publish_depth_camera_info or params.publish_points:
+            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_in)
+        self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
+        self._last_stats = time.monotonic()
+        self.create_timer(params.stats_period, self._report_stats)
+        self._worker = threading.Thread(target=self._work, name="depth_node_inference", daemon=True)
+        self._worker.start()
+        net_h, net_w = self.backend.input_size
+        source = "image/compressed" if params.use_compressed else "image"
+        self.get_logger().info(
+            f"model {params.model_path} on {self.backend.name} ({self.backend.device}), network input "
+            f"{net_w}x{net_h}, depth_scale {self.depth_scale:g} m/unit, in: {source}, "
+            f"out: {sorted(self._publishers_out)}"
+        )
+
+    # -- executor thread ---------------------------------------------------------------------------
+    def _on_image(self, msg) -> None:
+        self.stats.count("frames_in")
+        if self._slot.put((msg, time.monotonic())):
+            self.stats.count("dropped")
+
+    def _on_camera_info(self, msg: CameraInfo) -> None:
+        try:
+            self._camera = camera_model_from_msg(msg)
+        except CameraInfoError as error:
+            self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _report_stats(self) -> None:
+        now = time.monotonic()
+        snapshot = self.stats.snapshot(now - self._last_stats)
+        self._last_stats = now
+        self.get_logger().info(snapshot.summary())
+        self._diagnostics.publish(self._diagnostic_array(snapshot))
+
+    def _diagnostic_array(self, snapshot: StatsSnapshot) -> DiagnosticArray:
+        level, message = DiagnosticStatus.OK, "running"
+        if snapshot.window["frames_in"] == 0:
+            level, message = DiagnosticStatus.WARN, "no input images in the last period"
+        elif snapshot.window["malformed"] or snapshot.window["errors"]:
+            level, message = DiagnosticStatus.WARN, "malformed input images or processing errors"
+        values = {name: str(value) for name, value in snapshot.totals.items()}
+        values["input_hz"] = f"{snapshot.rate_hz('frames_in'):.2f}"
+        values["output_hz"] = f"{snapshot.rate_hz('frames_out'):.2f}"
+        for name, (p50, p95) in snapshot.percentiles.items():
+            values[f"{name}_p50"] = f"{p50:.2f}"
+            values[f"{name}_p95"] = f"{p95:.2f}"
+        values.update(
+            backend=self.backend.name,
+            device=self.backend.device,
+            model=self.params.model_path,
+            depth_scale=f"{self.depth_scale:g}",
+        )
+        status = DiagnosticStatus(
+            level=level,
+            name=f"{self.get_fully_qualified_name()}: inference",
+            message=message,
+            hardware_id=self.backend.device,
+            values=[KeyValue(key=key, value=value) for key, value in values.items()],
+        )
+        return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])
+
+    # -- worker thread -----------------------------------------------------------------------------
+    def _work(self) -> None:
+        while not self._slot.closed:
+            item = self._slot.take(timeout=0.5)
+            if item is None:
+                continue
+            try:
+                self._process(*item)
+            except Exception as error:  # keep serving; the next frame may be fine
+                self.stats.count("errors")
+                self.get_logger().error(
+                    f"frame failed: {type(error).__name__}: {error}", throttle_duration_sec=WARN_THROTTLE_S
+                )
+
+    def _process(self, msg, received: float) -> None:
+        active = {
+            topic: pub for topic, pub in self._publishers_out.items() if pub.get_subscription_count() > 0
+        }
+        if not active:
+            self.stats.count("skipped_no_subscribers")
+            return
+        try:
+            rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
+        except ImageDecodeError as error:
+            self.stats.count("malformed")
+            self.get_logger().warning(
+                f"dropping malformed image (frame_id {msg.header.frame_id!r}): {error}",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return
+        start = time.perf_counter()
+        output_size = rgb.shape[:2] if self.params.output_resolution == "input" else self.backend.input_size
+        prediction = self.backend.infer(rgb, output_size)
+        self.stats.add_latency("inference_ms", (time.perf_counter() - start) * 1e3)
+        if self.params.debug_inference_delay > 0:
+            time.sleep(self.params.debug_inference_delay)
+        self._publish(msg.header, rgb, prediction, active)
+        self.stats.count("frames_out")
+        self.stats.add_latency("node_latency_ms", (time.monotonic() - received) * 1e3)
+        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        if stamp_ns > 0:
+            self.stats.add_latency("end_to_end_ms", (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6)
+
+    def _publish(self, header, rgb: np.ndarray, prediction, active: dict) -> None:
+        depth_m = np.multiply(prediction.depth, np.float32(self.depth_scale), dtype=np.float32)
+        depth_m[~(np.isfinite(depth_m) & (depth_m > 0))] = np.nan
+        height, width = depth_m.shape
+        if "depth" in active:
+            active["depth"].publish(fill_image_msg(Image(header=header), depth_m, "32FC1"))
+        if "depth/colorized" in active:
+            colour = colorize_depth(depth_m, *self.colour_range, colormap=self.params.colormap)
+            active["depth/colorized"].publish(fill_image_msg(Image(header=header), colour, "rgb8"))
+        if "semantic" in active:
+            active["semantic"].publish(fill_image_msg(Image(header=header), prediction.labels, "mono8"))
+        if "semantic/colorized" in active:
+            colour = self.palette[prediction.labels]
+            active["semantic/colorized"].publish(fill_image_msg(Image(header=header), colour, "rgb8"))
+        if "depth/camera_info" not in active and "points" not in active:
+            return
+        camera = self._camera
+        if camera is None:
+            self._warn_once(
+                "no_camera_info",
+                "no valid camera_info received yet: depth/camera_info and points "
+                "are not published until one arrives",
+            )
+            return
+        if abs(camera.width * rgb.shape[0] - camera.height * rgb.shape[1]) > max(camera.width, camera.height):
+            self._warn_once(
+                "aspect",
+                f"camera_info is {camera.width}x{camera.height} but images are "
+                f"{rgb.shape[1]}x{rgb.shape[0]}: intrinsics scaled anyway",
+            )
+        camera = camera.scaled_to(width, height)
+        if "depth/camera_info" in active:
+            active["depth/camera_info"].publish(fill_camera_info_msg(CameraInfo(header=header), camera))
+        if "points" in active:
+            colours = resize_rgb(rgb, height, width) if self.params.points_rgb else None
+            cloud = backproject(
+                depth_m, camera.K, self.params.points_stride, self.params.points_organized, colours
+            )
+            active["points"].publish(_pointcloud_msg(header, cloud))
+
+    def _warn_once(self, key: str, text: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            self.get_logger().warning(text)
+
+    def close(self) -> None:
+        """Stop the worker thread (call before ``destroy_node``)."""
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+
+
+def _pointcloud_msg(header, cloud) -> PointCloud2:
+    import array
+
+    with_rgb = "rgb" in cloud.points.dtype.names
+    data = array.array("B")
+    data.frombytes(memoryview(np.ascontiguousarray(cloud.points)).cast("B"))
+    point_step = cloud.points.dtype.itemsize
+    return PointCloud2(
+        header=header,
+        height=cloud.height,
+        width=cloud.width,
+        fields=[
+            PointField(name=n, offset=o, datatype=t, count=c) for n, o, t, c in pointfield_layout(with_rgb)
+        ],
+        is_bigendian=False,
+        point_step=point_step,
+        row_step=point_step * cloud.width,
+        data=data,
+        is_dense=cloud.is_dense,
+    )
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``depth_node`` / ``python -m gam_depth_ros.node``; returns the exit status."""
+    rclpy.init(args=args)
+    node = None
+    try:
+        try:
+            node = DepthNode()
+        except ValueError as error:
+            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
+            return 1
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
