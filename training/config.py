@@ -1,0 +1,273 @@
+"""Typed, frozen training configuration: YAML in, dataclasses out, YAML saved beside every checkpoint.
+
+Load with :func:`load_training_config` (strict: unknown keys and wrong types are errors naming the
+file and the dotted field), override fields from the command line with ``--set key.sub=value``
+(the value is parsed as YAML: ``--set optim.lr=2e-4``, ``--set frame_ids=[0,-1,1]``) through
+:func:`apply_overrides`, and write the resolved config with :func:`save_training_config`.
+Nothing mutates a config after it is built; derived values are computed where they are used.
+
+Data sources
+------------
+:class:`DataConfig` is the contract with the data loaders (``training/data/``). The trainer builds
+a dataset with ``training.data.build_dataset(data, frame_ids=..., height=..., width=..., train=...)``
+(``synthetic`` is served by :mod:`training.data.synthetic_clip`), a map-style
+``torch.utils.data.Dataset`` of samples in the schema of :mod:`training.data.sample`. ``augment``
+applies to the training split only (``train=True``); validation sources ignore it. ``options``
+holds source-specific settings (documented by each source), e.g. for ``rosbag``
+``{topic: /camera/image_raw, camera_info_topic: /camera/camera_info, stride: 2}``. Random
+augmentation should draw from the global ``random`` / ``numpy`` / ``torch`` generators: the trainer
+seeds them per sample from (seed, epoch, index), so data is reproducible across resumes and worker
+counts.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gam_depth_ros.config_io import ConfigError, from_dict, load_yaml, to_dict
+from gam_depth_ros.model_config import ModelConfig
+
+_FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+#: Training data sources (``DataConfig.source``) of the training split.
+TRAIN_SOURCES = ("nyu_raw", "folder", "rosbag", "synthetic")
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    """Augmentation of training samples (the recipe's values). Off for validation."""
+
+    color_jitter_p: float = 0.5  # probability of colour jitter (network inputs only, same for all frames)
+    brightness: float = 0.2  # jitter factor range 1 +- brightness
+    contrast: float = 0.2  # jitter factor range 1 +- contrast
+    saturation: float = 0.2  # jitter factor range 1 +- saturation
+    hue: float = 0.1  # hue shift range +- hue (fraction of the colour circle)
+    flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - cx, labels flipped too)
+
+    def __post_init__(self) -> None:
+        for name in ("color_jitter_p", "flip_p"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """One data source. ``source`` picks the loader; ``path``/``split_file`` mean what it documents."""
+
+    source: str = "synthetic"  # nyu_raw | folder | rosbag | synthetic (validation also: eval sources)
+    path: str = ""  # dataset root folder, image folder or rosbag path
+    split_file: str = ""  # split text file (nyu_raw: one sample per line), "" = none
+    options: dict[str, Any] = field(default_factory=dict)  # source-specific settings, see each loader
+    augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # null = no augmentation
+
+    def __post_init__(self) -> None:
+        if not self.source:
+            raise ValueError("data.source must be set")
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """Validation after every ``every_epochs`` epochs on a split with ground-truth depth."""
+
+    data: DataConfig = field(default_factory=lambda: DataConfig(augment=None))  # where the samples come from
+    every_epochs: int = 1  # validate after every N epochs (0 = never)
+    median_scaling: bool = True  # per-image median scaling of the prediction (self-supervised depth)
+    min_depth: float = 0.1  # clamp / valid range of the metrics, metres
+    max_depth: float = 10.0
+    max_samples: int = 0  # validate on the first N samples only (0 = all)
+
+
+@dataclass(frozen=True)
+class NetworkConfig:
+    """Training-only network options (the depth/semantic network itself is ``model``)."""
+
+    depth_scales: tuple[int, ...] = (0, 1, 2, 3)  # disparity scales trained (0 = full resolution)
+    residual_pose: bool = True  # MonoIndoor-style residual pose refinement after the first warp
+    pose_scale: float = 0.01  # axis-angle and translation outputs are scaled by this
+    depth_imagenet_weights: str = ""  # torchvision resnet18 state dict file for the depth encoder, "" = random
+    pose_imagenet_weights: str = ""  # same for the 6-channel pose encoder
+    channels_last: bool = False  # channels-last memory format for the networks (pays on some hardware)
+
+    def __post_init__(self) -> None:
+        if not self.depth_scales or 0 not in self.depth_scales or any(s not in range(4) for s in self.depth_scales):
+            raise ValueError(f"networks.depth_scales must be a subset of 0..3 containing 0, got {self.depth_scales}")
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    """Adam with a step schedule: lr x gamma at each milestone epoch."""
+
+    lr: float = 1e-4  # learning rate
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam betas
+    weight_decay: float = 0.0  # L2 weight decay
+    milestones: tuple[int, ...] = (26, 36)  # epochs at which lr is multiplied by gamma
+    gamma: float = 0.1  # step-decay factor
+
+
+@dataclass(frozen=True)
+class MaskConfig:
+    """Gradient-aware mask M = beta + (1 - beta) / (1 + exp(-gamma1 * m + gamma2)); L_gra = k * mean(M * L_min)."""
+
+    enabled: bool = True  # false: plain mean of the minimum reprojection loss (monodepth2)
+    beta: float = 0.1  # floor of the mask (weight of flat regions before k)
+    gamma1: float = 0.1  # slope on the gradient magnitude m (0..255 intensity scale)
+    gamma2: float = 40.0  # offset: the mask is half-way at m = gamma2 / gamma1
+    k: float = 10.0  # overall factor (k * beta = 1 keeps flat regions at weight 1)
+    lift_threshold: float = 0.01  # a pixel counts as "lifted" when (M - beta) / (1 - beta) exceeds this
+
+
+@dataclass(frozen=True)
+class PlanarConfig:
+    """Planar regulariser: depth vs. the plane fitted per precomputed segment (StructDepth)."""
+
+    enabled: bool = True  # applied only to samples with ``has_structure``
+    weight: float = 0.1
+    min_pixels: int = 200  # segments with at most this many pixels are ignored
+    border: int = 8  # pixels at the image border are ignored (normals/segments unreliable there)
+
+
+@dataclass(frozen=True)
+class NormalConfig:
+    """Manhattan normal regulariser: normals from depth aligned to the dominant directions."""
+
+    enabled: bool = True  # applied only to samples with ``has_structure``
+    weight: float = 0.05
+    align_cos: float = 0.9  # a pixel is constrained when |cos(normal, closest direction)| exceeds this
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    """Weights and parameters of every loss term; see ``training/losses.py``."""
+
+    ssim_weight: float = 0.85  # photometric error = w * (1 - SSIM) / 2 + (1 - w) * L1
+    automask: bool = True  # identity reprojection terms in the minimum (static pixels masked)
+    identity_noise: float = 1e-5  # std of the noise added to the identity terms (breaks ties)
+    mask: MaskConfig = field(default_factory=MaskConfig)
+    semantic_weight: float = 0.1  # cross-entropy on proxy labels
+    semantic_epochs: int = 15  # the semantic loss is applied during the first N epochs only
+    smoothness_weight: float = 1e-3  # edge-aware smoothness of mean-normalised disparity (divided by 2**scale)
+    planar: PlanarConfig = field(default_factory=PlanarConfig)
+    normal: NormalConfig = field(default_factory=NormalConfig)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The loop: sizes, devices, intervals, output."""
+
+    batch_size: int = 4  # per process (DDP: global batch = batch_size x world size)
+    epochs: int = 50
+    max_steps: int = 0  # stop (with a checkpoint) after this many optimiser steps in all, 0 = no limit
+    num_workers: int = 4  # data-loading processes per training process
+    amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
+    cpu_amp_bf16: bool = False  # bfloat16 autocast on CPU too (pays on CPUs with AMX / AVX512-BF16)
+    seed: int = 0  # seeds python, numpy, torch; data order and augmentation derive from it
+    output_dir: str = "runs/gam_depth"  # checkpoints, logs and the resolved config go here
+    checkpoint_every_epochs: int = 1  # checkpoint after every N epochs (the last epoch always)
+    checkpoint_every_steps: int = 0  # also every N steps (0 = off)
+    keep_checkpoints: int = 3  # keep the newest N step/epoch checkpoints (0 = keep all)
+    log_every_steps: int = 50  # CSV / TensorBoard scalars every N steps
+    image_every_steps: int = 500  # TensorBoard image grids every N steps (0 = off)
+    max_nan_steps: int = 20  # stop after this many consecutive non-finite losses
+    cpu_threads: int = 0  # torch intra-op threads on CPU (0 = torch default)
+    progress_bar: bool = True  # tqdm progress bar when tqdm is installed and stderr is a terminal
+
+    def __post_init__(self) -> None:
+        if self.batch_size < 1 or self.epochs < 1:
+            raise ValueError(f"batch_size and epochs must be >= 1, got {self.batch_size}, {self.epochs}")
+        if self.max_nan_steps < 1:
+            raise ValueError("max_nan_steps must be >= 1")
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    """Everything a training run needs; saved resolved beside every checkpoint."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)  # the network (size, classes, depth range)
+    data: DataConfig = field(default_factory=DataConfig)  # training data source
+    validation: ValidationConfig | None = None  # null = no validation
+    frame_ids: tuple[int, ...] = (0, -2, -1, 1, 2)  # target first, then sources (temporal offsets)
+    networks: NetworkConfig = field(default_factory=NetworkConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if len(self.frame_ids) < 2 or self.frame_ids[0] != 0 or 0 in self.frame_ids[1:]:
+            raise ValueError(f"frame_ids must start with 0 and list at least one other frame, got {self.frame_ids}")
+        if len(set(self.frame_ids)) != len(self.frame_ids):
+            raise ValueError(f"frame_ids must be distinct, got {self.frame_ids}")
+        if self.data.source not in TRAIN_SOURCES:
+            raise ValueError(f"data.source must be one of {TRAIN_SOURCES}, got {self.data.source!r}")
+
+
+def load_training_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:
+    """Read a training config YAML and apply ``key.sub=value`` overrides (values parsed as YAML)."""
+    data = apply_overrides(load_yaml(path), overrides)
+    return from_dict(TrainingConfig, data, str(path))
+
+
+def apply_overrides(data: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """Return a copy of the plain config dict with each ``dotted.key=yaml_value`` applied.
+
+    Intermediate mappings are created when missing (e.g. ``validation.data.path=...`` when the
+    file has no ``validation`` section); whether the key exists is checked by the strict loader.
+    """
+    result = copy.deepcopy(data)
+    for item in overrides:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set {item!r}: expected key.sub=value")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ConfigError(f"--set {item!r}: invalid YAML value: {error}") from error
+        if isinstance(value, str) and _FLOAT_RE.fullmatch(value.strip()):
+            value = float(value)  # YAML 1.1 reads "2e-4" (no dot) as a string
+        node = result
+        parts = key.strip().split(".")
+        for part in parts[:-1]:
+            child = node.get(part)
+            if child is None:
+                child = node[part] = {}
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {item!r}: {part!r} is not a section")
+            node = child
+        node[parts[-1]] = value
+    return result
+
+
+def config_to_dict(config: TrainingConfig) -> dict[str, Any]:
+    """Plain (YAML/JSON/torch-safe) dict of a config."""
+    return to_dict(config)
+
+
+def config_from_dict(data: dict[str, Any], source: str = "training_config") -> TrainingConfig:
+    """Inverse of :func:`config_to_dict` (strict)."""
+    return from_dict(TrainingConfig, data, source)
+
+
+def save_training_config(config: TrainingConfig, path: str | Path) -> Path:
+    """Write the resolved config as YAML (atomically: temp file + rename)."""
+    import os
+    import tempfile
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = yaml.safe_dump(config_to_dict(config), sort_keys=False)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as stream:
+            stream.write(text)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
