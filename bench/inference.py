@@ -1,0 +1,248 @@
+"""CPU inference benchmark: torch eager vs ONNX Runtime on the GAM-Depth network input alone.
+
+For each size a random-init (seeded) GamDepthNet is exported to ONNX in a temporary folder, then
+the backends are timed on one fixed [1,3,H,W] input:
+
+- ``torch eager``: the module in ``torch.inference_mode`` with ``torch.set_num_threads(threads)``,
+  NCHW tensors (what the reference implementation does);
+- ``torch eager channels-last``: the same with model and input in ``torch.channels_last``;
+- ``onnxruntime``: ``OnnxRuntimeBackend.run_network`` (CPU provider, ``threads`` intra-op threads,
+  the backend's own session options), including its output copies and the in-graph argmax;
+- ``torch.compile`` (only with ``--torch-compile``): inductor with weight freezing, channels-last.
+
+The machine this runs on is shared and noisy, so the backends and a large fp32 matmul are run in
+interleaved rounds (one call of each per round, a short sleep between calls so that no backend's
+spinning worker threads overlap the next one) and every figure is a ratio within the same run.
+Reported per backend: median and best time of the timed runs, frames/s from the median,
+achieved GFLOP/s (conv/linear FLOPs from :mod:`gam_depth_ros.networks.flops` over the median time)
+and that as a percentage of the run's matmul GFLOP/s (the best of all matmul calls: the practical
+fp32 peak of this CPU with the same thread count).
+
+Usage::
+
+    .venv/bin/python bench/inference.py [--sizes 288x384 256x320] [--threads 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gam_depth_ros.export import export_onnx
+from gam_depth_ros.inference.onnx_backend import OnnxRuntimeBackend
+from gam_depth_ros.metadata import ModelMetadata
+from gam_depth_ros.networks import GamDepthNet
+from gam_depth_ros.networks.flops import count_flops
+
+SIZES = ("192x256", "256x320", "288x384", "480x640")
+DEFAULT_SIZES = ("288x384", "256x320")
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    if text not in SIZES:
+        raise argparse.ArgumentTypeError(f"size must be one of {', '.join(SIZES)} (HxW), got {text!r}")
+    height, width = text.split("x")
+    return int(height), int(width)
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def make_model(seed: int) -> torch.nn.Module:
+    """Random-init network; BN statistics randomised so activations look like a trained net's."""
+    torch.manual_seed(seed)
+    model = GamDepthNet().eval()
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            module.running_mean.uniform_(-0.2, 0.2)
+            module.running_var.uniform_(0.5, 2.0)
+    return model
+
+
+def torch_runner(model: torch.nn.Module, batch: np.ndarray, channels_last: bool) -> Callable[[], None]:
+    image = torch.from_numpy(batch)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+        image = image.contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        with torch.inference_mode():
+            model(image)
+
+    return run
+
+
+def compiled_runner(model: torch.nn.Module, batch: np.ndarray) -> Callable[[], None]:
+    import torch._inductor.config as inductor_config
+
+    inductor_config.freezing = True
+    compiled = torch.compile(model.to(memory_format=torch.channels_last))
+    image = torch.from_numpy(batch).contiguous(memory_format=torch.channels_last)
+
+    def run() -> None:
+        with torch.inference_mode():
+            compiled(image)
+
+    return run
+
+
+def matmul_runner(size: int) -> tuple[Callable[[], None], float]:
+    """A [size,size] x [size,size] fp32 torch matmul (MKL, torch's threads) and its FLOPs."""
+    generator = torch.Generator().manual_seed(0)
+    a = torch.randn(size, size, generator=generator)
+    b = torch.randn(size, size, generator=generator)
+    out = torch.empty(size, size)
+
+    def run() -> None:
+        torch.mm(a, b, out=out)
+
+    return run, 2.0 * size**3
+
+
+def interleaved_times(
+    runners: dict[str, Callable[[], None]], warmup: int, runs: int, gap_s: float
+) -> dict[str, list[float]]:
+    """Seconds per call of every runner, one call of each per round, ``runs`` rounds."""
+    for run in runners.values():
+        for _ in range(warmup):
+            run()
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    for _ in range(runs):
+        for name, run in runners.items():
+            time.sleep(gap_s)
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return times
+
+
+def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) -> dict:
+    model = make_model(args.seed)
+    flops = count_flops(model, height, width)
+    onnx_path = folder / f"gam_depth_{height}x{width}.onnx"
+    export_onnx(model, onnx_path, ModelMetadata(input_height=height, input_width=width))
+    backend = OnnxRuntimeBackend(onnx_path, threads=args.threads, providers=["CPUExecutionProvider"])
+    batch = np.random.default_rng(args.seed).random((1, 3, height, width), dtype=np.float32)
+
+    runners = {"torch eager": torch_runner(model, batch, channels_last=False)}
+    if not args.no_channels_last:
+        runners["torch eager channels-last"] = torch_runner(make_model(args.seed), batch, channels_last=True)
+    runners["onnxruntime"] = lambda: backend.run_network(batch)
+    if args.torch_compile:
+        runners["torch.compile"] = compiled_runner(make_model(args.seed), batch)
+    matmul, matmul_flops = matmul_runner(args.matmul_size)
+    runners["matmul"] = matmul
+    times = interleaved_times(runners, args.warmup, args.runs, args.gap_ms / 1000)
+
+    matmul_gflops = matmul_flops / min(times.pop("matmul")) / 1e9
+    reference_s = statistics.median(times["torch eager"])
+    backends = {}
+    for name, samples in times.items():
+        median_s = statistics.median(samples)
+        gflops = flops["total"] / median_s / 1e9
+        backends[name] = {
+            "median_ms": 1000 * median_s,
+            "best_ms": 1000 * min(samples),
+            "fps": 1.0 / median_s,
+            "gflops": gflops,
+            "percent_of_matmul": 100 * gflops / matmul_gflops,
+            "speedup_vs_torch_eager": reference_s / median_s,
+            "samples_ms": [1000 * s for s in samples],
+        }
+    return {
+        "height": height,
+        "width": width,
+        "gflop": {part: value / 1e9 for part, value in flops.items()},
+        "matmul_gflops": matmul_gflops,
+        "backends": backends,
+    }
+
+
+def print_size(result: dict) -> None:
+    gflop = result["gflop"]
+    print(
+        f"\n{result['height']}x{result['width']}: {gflop['total']:.2f} GFLOP per frame "
+        f"(encoder {gflop['encoder']:.2f}, depth decoder {gflop['depth_decoder']:.2f}, "
+        f"semantic decoder {gflop['semantic_decoder']:.2f}); matmul {result['matmul_gflops']:.0f} GFLOP/s"
+    )
+    header = f"{'backend':28s} {'median ms':>10s} {'best ms':>8s} {'frames/s':>9s} {'GFLOP/s':>8s} "
+    print(header + f"{'% matmul':>9s} {'x torch eager':>14s}")
+    for name, row in result["backends"].items():
+        print(
+            f"{name:28s} {row['median_ms']:10.1f} {row['best_ms']:8.1f} {row['fps']:9.2f} "
+            f"{row['gflops']:8.1f} {row['percent_of_matmul']:8.1f}% {row['speedup_vs_torch_eager']:13.2f}x"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--sizes", nargs="+", type=parse_size, default=[parse_size(s) for s in DEFAULT_SIZES], metavar="HxW",
+        help=f"network input sizes, from {', '.join(SIZES)} (default: {' '.join(DEFAULT_SIZES)})",
+    )
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--runs", type=int, default=15, help="timed rounds (default 15)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed calls of each first (default 3)")
+    parser.add_argument("--gap-ms", type=float, default=20, help="ms of sleep before each timed call (20)")
+    parser.add_argument("--matmul-size", type=int, default=4096, help="square matmul size (default 4096)")
+    parser.add_argument("--seed", type=int, default=0, help="weights and input seed")
+    parser.add_argument("--no-channels-last", action="store_true", help="skip the channels-last torch row")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="add torch.compile (inductor, freezing, channels-last); ~30 s compile per size")
+    parser.add_argument("--json", type=Path, metavar="OUT", help="also write all figures and samples here")
+    args = parser.parse_args(argv)
+    if args.threads < 1 or args.runs < 1:
+        parser.error("--threads and --runs must be at least 1")
+
+    torch.set_num_threads(args.threads)
+    import onnxruntime
+
+    machine = {
+        "cpu": cpu_model(),
+        "logical_cpus": len(os.sched_getaffinity(0)),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "onnxruntime": onnxruntime.__version__,
+        "numpy": np.__version__,
+    }
+    print(
+        f"{machine['cpu']}, {machine['logical_cpus']} CPUs, threads {args.threads}, "
+        f"torch {torch.__version__}, "
+        f"onnxruntime {onnxruntime.__version__}; {args.runs} interleaved rounds, medians"
+    )
+    results = []
+    with tempfile.TemporaryDirectory(prefix="gam_depth_bench_") as folder:
+        for height, width in args.sizes:
+            result = bench_size(height, width, args, Path(folder))
+            print_size(result)
+            results.append(result)
+    if args.json:
+        settings = {k: v for k, v in vars(args).items() if k not in ("json", "sizes")}
+        settings["sizes"] = [f"{h}x{w}" for h, w in args.sizes]
+        report = {"command": " ".join(sys.argv), "machine": machine, "settings": settings, "results": results}
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
