@@ -8,7 +8,10 @@ the backends are timed on one fixed [1,3,H,W] input:
 - ``torch eager channels-last``: the same with model and input in ``torch.channels_last``;
 - ``onnxruntime``: ``OnnxRuntimeBackend.run_network`` (CPU provider, ``threads`` intra-op threads,
   the backend's own session options), including its output copies and the in-graph argmax;
-- ``torch.compile`` (only with ``--torch-compile``): inductor with weight freezing, channels-last.
+- ``torch.compile`` (only with ``--torch-compile``): inductor with weight freezing, channels-last;
+- ``... (fast)``: the decoder variant with zero padding and ReLU (``ModelConfig.decoder_padding``,
+  ``decoder_activation``), same FLOPs, in torch channels-last and ONNX Runtime; skipped with
+  ``--no-fast-variant``. Speed-ups are always against the paper variant's torch eager.
 
 The machine this runs on is shared and noisy, so the backends and a large fp32 matmul are run in
 interleaved rounds (one call of each per round, a short sleep between calls so that no backend's
@@ -66,10 +69,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def make_model(seed: int) -> torch.nn.Module:
-    """Random-init network; BN statistics randomised so activations look like a trained net's."""
+FAST_VARIANT = {"decoder_padding": "zero", "decoder_activation": "relu"}
+
+
+def make_model(seed: int, **variant: str) -> torch.nn.Module:
+    """Random-init network; BN statistics randomised so activations look like a trained net's.
+
+    ``variant``: GamDepthNet decoder flags; default the paper's (reflection padding, ELU).
+    """
     torch.manual_seed(seed)
-    model = GamDepthNet().eval()
+    model = GamDepthNet(**variant).eval()
     for module in model.modules():
         if isinstance(module, torch.nn.BatchNorm2d):
             module.running_mean.uniform_(-0.2, 0.2)
@@ -148,6 +157,14 @@ def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) 
     runners["onnxruntime"] = lambda: backend.run_network(batch)
     if args.torch_compile:
         runners["torch.compile"] = compiled_runner(make_model(args.seed), batch)
+    if not args.no_fast_variant:
+        # Same FLOPs; zero padding + ReLU let ONNX Runtime keep its blocked layout (docs/benchmarks.md).
+        fast = make_model(args.seed, **FAST_VARIANT)
+        fast_path = folder / f"gam_depth_fast_{height}x{width}.onnx"
+        export_onnx(fast, fast_path, ModelMetadata(input_height=height, input_width=width))
+        fast_backend = OnnxRuntimeBackend(fast_path, threads=args.threads, providers=["CPUExecutionProvider"])
+        runners["torch channels-last (fast)"] = torch_runner(fast, batch, channels_last=True)
+        runners["onnxruntime (fast)"] = lambda: fast_backend.run_network(batch)
     matmul, matmul_flops = matmul_runner(args.matmul_size)
     runners["matmul"] = matmul
     times = interleaved_times(runners, args.warmup, args.runs, args.gap_ms / 1000)
@@ -205,6 +222,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--matmul-size", type=int, default=4096, help="square matmul size (default 4096)")
     parser.add_argument("--seed", type=int, default=0, help="weights and input seed")
     parser.add_argument("--no-channels-last", action="store_true", help="skip the channels-last torch row")
+    parser.add_argument("--no-fast-variant", action="store_true",
+                        help="skip the rows of the fast decoder variant (zero padding, ReLU)")
     parser.add_argument("--torch-compile", action="store_true",
                         help="add torch.compile (inductor, freezing, channels-last); ~30 s compile per size")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write all figures and samples here")

@@ -165,7 +165,7 @@ def build_model(checkpoint: Checkpoint):  # -> GamDepthNet (torch imported lazil
     """
     from gam_depth_ros.networks import GamDepthNet
 
-    model = GamDepthNet(num_classes=checkpoint.model_config.num_classes)
+    model = GamDepthNet.from_config(checkpoint.model_config)
     expected = model.state_dict()
     state = {k: v for k, v in checkpoint.state_dict.items() if k in expected}
     missing = sorted(set(expected) - set(state))

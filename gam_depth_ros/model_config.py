@@ -17,6 +17,8 @@ class ModelConfig:
     height: int = 288  # network input height, multiple of 32 (paper: 288)
     width: int = 384  # network input width, multiple of 32 (paper: 384)
     depth_scale: float = 1.0  # metres per network depth unit (relative depth -> metres)
+    decoder_padding: str = "reflect"  # "reflect" (the paper) or "zero" (faster on CPU, see benchmarks)
+    decoder_activation: str = "elu"  # "elu" (the paper) or "relu" (faster on CPU)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_depth < self.max_depth:
@@ -25,5 +27,9 @@ class ModelConfig:
             raise ValueError(f"height and width must be multiples of 32, at least 64, got {self.height}x{self.width}")
         if self.num_classes < 1 or self.num_classes > 255:
             raise ValueError(f"num_classes must be in 1..255, got {self.num_classes}")
+        if self.decoder_padding not in ("reflect", "zero"):
+            raise ValueError(f"decoder_padding must be 'reflect' or 'zero', got {self.decoder_padding!r}")
+        if self.decoder_activation not in ("elu", "relu"):
+            raise ValueError(f"decoder_activation must be 'elu' or 'relu', got {self.decoder_activation!r}")
         if self.depth_scale <= 0:
             raise ValueError(f"depth_scale must be positive, got {self.depth_scale}")

@@ -110,3 +110,27 @@ def test_disparity_to_depth_range():
     depth = disparity_to_depth(disparity, 0.1, 10.0)
     torch.testing.assert_close(depth[:2], torch.tensor([10.0, 0.1]))
     assert 0.1 < float(depth[2]) < 10.0
+
+
+def test_fast_decoder_variant_has_the_same_weights_and_exports(tmp_path):
+    from gam_depth_ros.checkpoint import save_checkpoint
+    from gam_depth_ros.export import export_checkpoint
+    from gam_depth_ros.model_config import ModelConfig
+
+    paper = GamDepthNet()
+    fast = GamDepthNet(decoder_padding="zero", decoder_activation="relu")
+    assert {k: v.shape for k, v in paper.state_dict().items()} == {k: v.shape for k, v in fast.state_dict().items()}
+    fast.load_state_dict(paper.state_dict())
+    image = torch.rand(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(paper.eval()(image)[0], fast.eval()(image)[0])  # a different function
+    config = ModelConfig(height=64, width=96, decoder_padding="zero", decoder_activation="relu")
+    checkpoint = save_checkpoint(tmp_path / "fast.pt", fast.state_dict(), config)
+    metadata, report = export_checkpoint(checkpoint, tmp_path / "fast.onnx")
+    assert report.ok
+    import onnx
+
+    ops = {node.op_type for node in onnx.load(str(tmp_path / "fast.onnx")).graph.node}
+    assert "Pad" not in ops and "Elu" not in ops and "Relu" in ops
+    with pytest.raises(ValueError, match="decoder_padding"):
+        ModelConfig(decoder_padding="circular")

@@ -2,7 +2,8 @@
 
 Written from the architecture description in the design reference: five up-sampling stages with
 16, 32, 64, 128, 256 channels, ELU 3x3 convolutions with reflection padding, nearest x2
-up-sampling and skip connections from the encoder.
+up-sampling and skip connections from the encoder. A constructor flag selects a faster variant
+(zero padding, ReLU) for CPU deployment.
 """
 
 from __future__ import annotations
@@ -14,33 +15,50 @@ from torch.nn import functional as F
 DECODER_CHANNELS = (16, 32, 64, 128, 256)
 
 
-class ReflectConv3x3(nn.Module):
-    """3x3 convolution on a reflection-padded (1 pixel) input: borders see mirrored content
-    instead of zeros, which avoids dark-edge artefacts in the predicted depth."""
+PADDINGS = ("reflect", "zero")
+ACTIVATIONS = ("elu", "relu")
 
-    def __init__(self, in_channels: int, out_channels: int) -> None:
+
+class Conv3x3(nn.Module):
+    """3x3 convolution keeping the size, with reflection (the paper) or zero padding.
+
+    Reflection lets borders see mirrored content instead of zeros, avoiding dark-edge artefacts
+    in the predicted depth. Zero padding is the fast variant: ONNX Runtime folds it into the
+    convolution and keeps its blocked memory layout through the decoder (see docs/benchmarks.md).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, padding: str = "reflect") -> None:
         super().__init__()
-        self.pad = nn.ReflectionPad2d(1)
-        self.conv = nn.Conv2d(in_channels, out_channels, 3)
+        if padding not in PADDINGS:
+            raise ValueError(f"padding must be one of {PADDINGS}, got {padding!r}")
+        self.pad = nn.ReflectionPad2d(1) if padding == "reflect" else nn.Identity()
+        self.conv = nn.Conv2d(in_channels, out_channels, 3, padding=0 if padding == "reflect" else 1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.conv(self.pad(x))
 
 
-class ConvELU(ReflectConv3x3):
-    """3x3 convolution with reflection padding followed by ELU."""
+class ConvBlock(Conv3x3):
+    """:class:`Conv3x3` followed by ELU (the paper) or ReLU (the fast variant)."""
+
+    def __init__(self, in_channels: int, out_channels: int, padding: str = "reflect", activation: str = "elu"):
+        super().__init__(in_channels, out_channels, padding)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        self.activation = activation
 
     def forward(self, x: Tensor) -> Tensor:
-        return F.elu(super().forward(x), inplace=True)
+        x = super().forward(x)
+        return F.elu(x, inplace=True) if self.activation == "elu" else F.relu(x, inplace=True)
 
 
 class UpStage(nn.Module):
     """One decoder stage: conv, nearest x2 up-sampling, concatenation with a skip, conv."""
 
-    def __init__(self, in_channels: int, skip_channels: int, out_channels: int) -> None:
+    def __init__(self, in_channels: int, skip_channels: int, out_channels: int, padding: str, activation: str):
         super().__init__()
-        self.reduce = ConvELU(in_channels, out_channels)
-        self.fuse = ConvELU(out_channels + skip_channels, out_channels)
+        self.reduce = ConvBlock(in_channels, out_channels, padding, activation)
+        self.fuse = ConvBlock(out_channels + skip_channels, out_channels, padding, activation)
 
     def forward(self, x: Tensor, skip: Tensor | None) -> Tensor:
         x = F.interpolate(self.reduce(x), scale_factor=2.0, mode="nearest")
@@ -61,6 +79,9 @@ class UNetDecoder(nn.Module):
     scales:
         Output scales, 0 = full input resolution, s = 1/2**s. Training uses (0, 1, 2, 3) for the
         depth head; export and inference use (0,).
+    padding, activation:
+        ``"reflect"``/``"elu"`` as in the paper (default), or ``"zero"``/``"relu"`` for the faster
+        variant; weights have the same names and shapes either way.
     """
 
     def __init__(
@@ -68,6 +89,8 @@ class UNetDecoder(nn.Module):
         encoder_channels: tuple[int, ...],
         out_channels: int,
         scales: tuple[int, ...] = (0,),
+        padding: str = "reflect",
+        activation: str = "elu",
     ) -> None:
         super().__init__()
         if len(encoder_channels) != 5:
@@ -79,10 +102,10 @@ class UNetDecoder(nn.Module):
         for level in range(4, -1, -1):  # coarsest to finest
             in_ch = encoder_channels[4] if level == 4 else DECODER_CHANNELS[level + 1]
             skip_ch = encoder_channels[level - 1] if level > 0 else 0
-            stages.append(UpStage(in_ch, skip_ch, DECODER_CHANNELS[level]))
+            stages.append(UpStage(in_ch, skip_ch, DECODER_CHANNELS[level], padding, activation))
         self.stages = nn.ModuleList(stages)
         self.heads = nn.ModuleList(
-            ReflectConv3x3(DECODER_CHANNELS[s], out_channels) for s in self.scales
+            Conv3x3(DECODER_CHANNELS[s], out_channels, padding) for s in self.scales
         )
 
     def forward(self, features: list[Tensor]) -> list[Tensor]:

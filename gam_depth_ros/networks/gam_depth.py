@@ -22,13 +22,28 @@ class GamDepthNet(nn.Module):
         Semantic classes (NYU-40 by default).
     depth_scales:
         Disparity output scales of :meth:`forward_multiscale` (training uses 0..3).
+    decoder_padding, decoder_activation:
+        ``"reflect"``/``"elu"`` (the paper) or ``"zero"``/``"relu"`` (faster on CPU); see
+        :class:`UNetDecoder`.
     """
 
-    def __init__(self, num_classes: int = NUM_CLASSES, depth_scales: tuple[int, ...] = (0,)):
+    def __init__(
+        self,
+        num_classes: int = NUM_CLASSES,
+        depth_scales: tuple[int, ...] = (0,),
+        decoder_padding: str = "reflect",
+        decoder_activation: str = "elu",
+    ):
         super().__init__()
         self.encoder = ResNetEncoder(in_images=1)
-        self.depth_decoder = UNetDecoder(self.encoder.channels, 1, depth_scales)
-        self.semantic_decoder = UNetDecoder(self.encoder.channels, num_classes, (0,))
+        variant = {"padding": decoder_padding, "activation": decoder_activation}
+        self.depth_decoder = UNetDecoder(self.encoder.channels, 1, depth_scales, **variant)
+        self.semantic_decoder = UNetDecoder(self.encoder.channels, num_classes, (0,), **variant)
+
+    @classmethod
+    def from_config(cls, config, depth_scales: tuple[int, ...] = (0,)) -> GamDepthNet:
+        """Build the network a :class:`~gam_depth_ros.model_config.ModelConfig` describes."""
+        return cls(config.num_classes, depth_scales, config.decoder_padding, config.decoder_activation)
 
     def forward_multiscale(self, image: Tensor) -> tuple[list[Tensor], Tensor]:
         """Disparity at every configured scale and semantic logits at full resolution.
