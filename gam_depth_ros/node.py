@@ -64,6 +64,7 @@ OUTPUTS = {
     "points": ("publish_points", PointCloud2),
 }
 WARN_THROTTLE_S = 5.0
+IDLE_LOG_PERIOD_S = 60.0
 
 
 def make_qos(reliability: str, depth: int) -> QoSProfile:
@@ -120,7 +121,7 @@ class DepthNode(Node):
         if params.publish_depth_camera_info or params.publish_points:
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_in)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
-        self._last_stats = time.monotonic()
+        self._last_stats = self._last_idle_log = time.monotonic()
         self.create_timer(params.stats_period, self._report_stats)
         self._worker = threading.Thread(target=self._work, name="depth_node_inference", daemon=True)
         self._worker.start()
@@ -148,7 +149,9 @@ class DepthNode(Node):
         now = time.monotonic()
         snapshot = self.stats.snapshot(now - self._last_stats)
         self._last_stats = now
-        self.get_logger().info(snapshot.summary())
+        if snapshot.window["frames_in"] or now - self._last_idle_log >= IDLE_LOG_PERIOD_S:
+            self.get_logger().info(snapshot.summary())  # every period while images come, else once a minute
+            self._last_idle_log = now
         self._diagnostics.publish(self._diagnostic_array(snapshot))
 
     def _diagnostic_array(self, snapshot: StatsSnapshot) -> DiagnosticArray:
