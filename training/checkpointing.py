@@ -1,0 +1,146 @@
+"""Training checkpoints: atomic writes, exact resume, the resolved config beside each file.
+
+A checkpoint ``<output_dir>/checkpoints/step_<step>.pt`` is written through
+:func:`gam_depth_ros.checkpoint.save_checkpoint` (temp file, fsync, rename: a crash never leaves
+a half-written checkpoint under a final name) and holds:
+
+==================  ===============================================================
+``model``           ``GamDepthNet`` state dict (exports and the node load this part)
+``model_config``    ``ModelConfig`` fields
+``training_config`` the resolved ``TrainingConfig`` as a plain dict
+``pose``            ``PoseNetwork`` state dict
+``optimizer``       Adam state
+``scheduler``       step-schedule state (milestones as a plain dict)
+``grad_scaler``     AMP loss-scaler state (empty dict without fp16)
+``epoch``           epoch being trained when saved
+``epoch_step``      batches of that epoch already done (resume skips them)
+``step``            batches done in all
+``rng``             python, numpy, torch CPU and CUDA generator states (tensors and numbers)
+``nan_steps``       non-finite losses skipped so far
+==================  ===============================================================
+
+Everything is tensors, numbers, strings, lists and dicts, so it loads with ``weights_only=True``.
+The same config is written as ``step_<step>.yaml`` next to it (before the checkpoint itself).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from gam_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from training.config import TrainingConfig, config_to_dict, save_training_config
+
+CHECKPOINT_DIR = "checkpoints"
+_NAME = re.compile(r"step_(\d+)\.pt")
+
+
+@dataclass
+class ResumeState:
+    """Counters restored from a checkpoint."""
+
+    path: Path
+    epoch: int
+    epoch_step: int
+    step: int
+    nan_steps: int
+    training_config: dict[str, Any] | None
+
+
+def checkpoint_path(output_dir: str | Path, step: int) -> Path:
+    """``<output_dir>/checkpoints/step_<step:08d>.pt``."""
+    return Path(output_dir) / CHECKPOINT_DIR / f"step_{step:08d}.pt"
+
+
+def latest_checkpoint(output_dir: str | Path) -> Path | None:
+    """The checkpoint with the highest step in ``output_dir``, or None."""
+    folder = Path(output_dir) / CHECKPOINT_DIR
+    found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.fullmatch(p.name))]
+    return max(found)[1] if found else None
+
+
+def capture_rng_state() -> dict[str, Any]:
+    """Generator states of python, numpy, torch (CPU) and CUDA, in torch-safe types."""
+    version, mt_state, gauss = random.getstate()
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": {"version": version, "state": torch.tensor(mt_state, dtype=torch.int64), "gauss": gauss},
+        "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos), "has_gauss": int(has_gauss),
+                  "cached_gaussian": float(cached)},
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
+    }
+    return state
+
+
+def restore_rng_state(state: dict[str, Any]) -> None:
+    """Inverse of :func:`capture_rng_state`."""
+    py = state["python"]
+    random.setstate((py["version"], tuple(int(v) for v in py["state"].tolist()), py["gauss"]))
+    npy = state["numpy"]
+    np.random.set_state(("MT19937", npy["keys"].numpy().astype(np.uint32), npy["pos"], npy["has_gauss"],
+                         npy["cached_gaussian"]))
+    torch.set_rng_state(state["torch"])
+    if state["cuda"] and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_checkpoint(
+    output_dir: str | Path, config: TrainingConfig, model, optimizer, scheduler, grad_scaler,
+    *, epoch: int, epoch_step: int, step: int, nan_steps: int, keep: int = 0,
+) -> Path:
+    """Write the config YAML and the checkpoint of ``step``; keep only the newest ``keep`` (0 = all).
+
+    ``model`` is the unwrapped :class:`training.model.SelfSupervisedModel`.
+    """
+    path = checkpoint_path(output_dir, step)
+    save_training_config(config, path.with_suffix(".yaml"))
+    scheduler_state = dict(scheduler.state_dict())
+    scheduler_state["milestones"] = {int(k): int(v) for k, v in scheduler_state.get("milestones", {}).items()}
+    save_checkpoint(
+        path, model.depth_net.state_dict(), config.model, config_to_dict(config),
+        pose=model.pose_net.state_dict(),
+        optimizer=optimizer.state_dict(),
+        scheduler=scheduler_state,
+        grad_scaler=grad_scaler.state_dict() if grad_scaler is not None and grad_scaler.is_enabled() else {},
+        epoch=epoch, epoch_step=epoch_step, step=step, nan_steps=nan_steps,
+        rng=capture_rng_state(),
+    )
+    if keep > 0:
+        _prune(Path(output_dir) / CHECKPOINT_DIR, keep)
+    return path
+
+
+def load_training_checkpoint(path: str | Path, model, optimizer=None, scheduler=None, grad_scaler=None,
+                             restore_rng: bool = True) -> ResumeState:
+    """Load weights (and, when given, optimiser, scheduler, scaler and RNG states) from ``path``."""
+    checkpoint = load_checkpoint(path)
+    extra = checkpoint.extra
+    model.depth_net.load_state_dict(checkpoint.state_dict)
+    model.pose_net.load_state_dict(extra["pose"])
+    if optimizer is not None:
+        optimizer.load_state_dict(extra["optimizer"])
+    if scheduler is not None:
+        state = dict(extra["scheduler"])
+        state["milestones"] = Counter(state.get("milestones", {}))
+        scheduler.load_state_dict(state)
+    if grad_scaler is not None and extra.get("grad_scaler"):
+        grad_scaler.load_state_dict(extra["grad_scaler"])
+    if restore_rng:
+        restore_rng_state(extra["rng"])
+    return ResumeState(Path(path), int(extra["epoch"]), int(extra["epoch_step"]), int(extra["step"]),
+                       int(extra.get("nan_steps", 0)), checkpoint.training_config)
+
+
+def _prune(folder: Path, keep: int) -> None:
+    found = sorted((int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.fullmatch(p.name)))
+    for _, old in found[:-keep]:
+        old.unlink(missing_ok=True)
+        old.with_suffix(".yaml").unlink(missing_ok=True)

@@ -1,0 +1,138 @@
+"""Everything with parameters in one module: depth + semantic network and pose networks.
+
+:class:`SelfSupervisedModel` is what the trainer optimises (and what DistributedDataParallel
+wraps). Its forward runs the networks and the pose refinement; the losses (parameter-free) are
+computed outside, in :mod:`training.objective`.
+
+Pose flow for frame ids such as [0, -2, -1, 1, 2]:
+
+1. Initial poses between temporally consecutive frames (-2,-1), (-1,0), (0,1), (1,2), all pairs
+   of the batch in one pose-encoder call; the pose of each source relative to the target is the
+   composition along the chain (T_2_0 = T_2_1 @ T_1_0; negative frames through the inverse).
+2. Each source (network input version) is warped into the target view with its initial pose and
+   the full-resolution depth.
+3. Residual poses from (target, warped source) pairs, again in temporal order and in one encoder
+   call; the final ``T_source_target = T_initial @ T_residual``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from gam_depth_ros.model_config import ModelConfig
+from gam_depth_ros.networks import GamDepthNet
+from training.geometry import backproject, invert, project, sample
+from training.networks import PoseNetwork
+
+
+class SelfSupervisedModel(nn.Module):
+    """Depth + semantics network and pose network for view-synthesis training.
+
+    Parameters
+    ----------
+    model_config:
+        Network size, classes and depth range (``training_config.model``).
+    frame_ids:
+        Target first, then the sources (temporal offsets), e.g. (0, -2, -1, 1, 2).
+    depth_scales:
+        Disparity scales produced for the losses.
+    residual_pose:
+        Refine poses with the residual decoder.
+    pose_scale:
+        Output scale of the pose decoders.
+    """
+
+    def __init__(
+        self, model_config: ModelConfig, frame_ids: tuple[int, ...], depth_scales: tuple[int, ...] = (0, 1, 2, 3),
+        residual_pose: bool = True, pose_scale: float = 0.01,
+    ) -> None:
+        super().__init__()
+        self.depth_net = GamDepthNet.from_config(model_config, depth_scales=tuple(sorted(depth_scales)))
+        self.pose_net = PoseNetwork(residual=residual_pose, scale=pose_scale)
+        self.frame_ids = tuple(frame_ids)
+        self.min_depth = model_config.min_depth
+        self.max_depth = model_config.max_depth
+        ordered = sorted(self.frame_ids)
+        self.pairs = tuple(zip(ordered[:-1], ordered[1:]))  # consecutive (earlier, later) frame ids
+
+    def predict_depth(self, image: Tensor, with_semantics: bool = True) -> tuple[list[Tensor], Tensor | None]:
+        """Disparities at every scale ``[B,1,H/2**s,W/2**s]`` and semantic logits ``[B,C,H,W]`` (or None)."""
+        if with_semantics:
+            return self.depth_net.forward_multiscale(image)
+        features = self.depth_net.encoder(image)
+        return [torch.sigmoid(d) for d in self.depth_net.depth_decoder(features)], None
+
+    def forward(self, images_aug: Tensor, K: Tensor, inv_K: Tensor, with_semantics: bool = True) -> dict:
+        """Run the networks on one batch.
+
+        Parameters
+        ----------
+        images_aug:
+            ``[B,F,3,H,W]`` network-input frames in [0, 1], ordered as ``frame_ids``.
+        K, inv_K:
+            ``[B,4,4]`` full-resolution intrinsics and inverse.
+        with_semantics:
+            Run the semantic decoder (skipped once the semantic loss is off).
+
+        Returns
+        -------
+        dict
+            ``disparities``: list of ``[B,1,H/2**s,W/2**s]`` sigmoid disparities, finest first;
+            ``semantic_logits``: ``[B,C,H,W]`` (only with semantics); ``T_initial`` and
+            ``T_source_target``: ``[B,S,4,4]`` initial and final target -> source transforms of the
+            S = F - 1 sources (equal when the residual decoder is off).
+        """
+        target = images_aug[:, 0]
+        disparities, logits = self.predict_depth(target, with_semantics)
+        T_initial = self._initial_poses(images_aug)
+        T_final = T_initial
+        if self.pose_net.residual_decoder is not None:
+            depth = disparity_to_depth(disparities[0].float(), self.min_depth, self.max_depth)
+            T_residual = self._residual_poses(images_aug, depth, K.float(), inv_K.float(), T_initial)
+            with _full_precision(images_aug):
+                T_final = T_initial @ T_residual
+        outputs = {"disparities": disparities, "T_initial": T_initial, "T_source_target": T_final}
+        if logits is not None:
+            outputs["semantic_logits"] = logits
+        return outputs
+
+    def _initial_poses(self, images: Tensor) -> Tensor:
+        b = images.shape[0]
+        index = {frame: i for i, frame in enumerate(self.frame_ids)}
+        first = images[:, [index[a] for a, _ in self.pairs]].flatten(0, 1)
+        second = images[:, [index[c] for _, c in self.pairs]].flatten(0, 1)
+        T_pairs = self.pose_net(first, second).view(b, len(self.pairs), 4, 4)  # T_later_earlier, float32
+        step = {pair: T_pairs[:, i] for i, pair in enumerate(self.pairs)}
+        poses = []
+        with _full_precision(images):
+            for frame in self.frame_ids[1:]:
+                T = torch.eye(4, device=images.device, dtype=T_pairs.dtype).expand(b, 4, 4)
+                lo, hi = min(0, frame), max(0, frame)
+                for a, c in self.pairs:
+                    if lo <= a and c <= hi:
+                        T = step[(a, c)] @ T  # accumulates T_hi_lo along the chain
+                poses.append(T if frame > 0 else invert(T))  # T_frame_0
+        return torch.stack(poses, dim=1)
+
+    def _residual_poses(self, images: Tensor, depth: Tensor, K: Tensor, inv_K: Tensor, T_initial: Tensor) -> Tensor:
+        b, f, c, h, w = images.shape
+        s = f - 1
+        with _full_precision(images):  # pixel coordinates in bf16/fp16 would be off by pixels
+            points = backproject(depth, inv_K)
+            pixels = project(points.unsqueeze(1), K.unsqueeze(1), T_initial)  # [B,S,H,W,2]
+            warped = sample(images[:, 1:].reshape(b * s, c, h, w).float(), pixels.reshape(b * s, h, w, 2))
+        warped = warped.view(b, s, c, h, w).to(images.dtype)
+        target = images[:, :1].expand(b, s, c, h, w)
+        earlier = torch.tensor([frame < 0 for frame in self.frame_ids[1:]], device=images.device).view(1, s, 1, 1, 1)
+        first = torch.where(earlier, warped, target).reshape(b * s, c, h, w)
+        second = torch.where(earlier, target, warped).reshape(b * s, c, h, w)
+        T_pair = self.pose_net.residual(first, second).view(b, s, 4, 4)
+        with _full_precision(images):
+            return torch.where(earlier.view(1, s, 1, 1), invert(T_pair), T_pair)
+
+
+def _full_precision(like: Tensor):
+    """Autocast off for geometry (a no-op outside autocast)."""
+    return torch.autocast(like.device.type, enabled=False)

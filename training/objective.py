@@ -1,0 +1,140 @@
+"""From a batch and the model's outputs to the named loss terms and their weighted sum.
+
+For every depth scale s the disparity is upsampled to full resolution, turned into depth, and
+every source is warped into the target view with the final pose (one ``grid_sample`` call for all
+sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**s, planar and
+Manhattan-normal terms; each term is averaged over scales. The identity (unwarped) reprojection
+terms and the mask do not depend on the scale and are computed once per batch. The semantic term
+is computed once, at full resolution.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+
+from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from training import losses
+from training.config import TrainingConfig
+from training.geometry import backproject, project, sample
+from training.image_ops import resize_area
+
+
+def compute_objective(
+    batch: dict[str, Tensor], outputs: dict, config: TrainingConfig, semantic_active: bool
+) -> tuple[Tensor, dict[str, Tensor]]:
+    """Loss terms of one batch.
+
+    Parameters
+    ----------
+    batch:
+        Samples in the schema of :mod:`training.data.sample`, batched, on the model's device.
+    outputs:
+        :meth:`training.model.SelfSupervisedModel.forward` of the batch.
+    config:
+        The run's config (loss weights, depth range, depth scales).
+    semantic_active:
+        Whether the semantic term is part of the total (the first ``semantic_epochs`` epochs).
+
+    Returns
+    -------
+    total:
+        Scalar, the weighted sum of :func:`training.losses.total_loss`.
+    terms:
+        Named scalars: ``photometric``, ``semantic``, ``smoothness``, ``planar``, ``normal``,
+        ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``, ``automask_fraction``.
+    """
+    loss_cfg = config.loss
+    images = batch["images"].float()
+    b, f, _, height, width = images.shape
+    s = f - 1
+    target = images[:, 0]
+    K = batch["K"][:, 0].float()
+    inv_K = batch["inv_K"][:, 0].float()
+    T = outputs["T_source_target"].float()
+    sources = images[:, 1:].reshape(b * s, 3, height, width)
+    target_rep = target.unsqueeze(1).expand(b, s, 3, height, width).reshape(b * s, 3, height, width)
+
+    identity = None
+    if loss_cfg.automask:
+        identity = losses.photometric_error(sources, target_rep, loss_cfg.ssim_weight).view(b, s, height, width)
+    mask = None
+    if loss_cfg.mask.enabled:
+        m = loss_cfg.mask
+        mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2)
+
+    has_structure = batch["has_structure"].bool()
+    use_structure = bool(has_structure.any()) and (loss_cfg.planar.enabled or loss_cfg.normal.enabled)
+    scales = sorted(config.networks.depth_scales)
+    zero = images.new_zeros(())
+    sums = {"photometric": zero, "smoothness": zero, "planar": zero, "normal": zero}
+    automasked = zero
+    for scale, disparity in zip(scales, outputs["disparities"]):
+        disparity = disparity.float()
+        full = disparity if scale == 0 else F.interpolate(disparity, (height, width), mode="bilinear",
+                                                          align_corners=False)
+        depth = disparity_to_depth(full, config.model.min_depth, config.model.max_depth)
+        points = backproject(depth, inv_K)
+        pixels = project(points.unsqueeze(1), K.unsqueeze(1), T).reshape(b * s, height, width, 2)
+        warped = sample(sources, pixels)
+        reprojection = losses.photometric_error(warped, target_rep, loss_cfg.ssim_weight).view(b, s, height, width)
+        min_loss, identity_selected = losses.minimum_reprojection(reprojection, identity, loss_cfg.identity_noise)
+        automasked = automasked + identity_selected.float().mean()
+        if mask is not None:
+            sums["photometric"] = sums["photometric"] + losses.gradient_aware_loss(min_loss, mask, loss_cfg.mask.k)
+        else:
+            sums["photometric"] = sums["photometric"] + min_loss.mean()
+        smooth = losses.smoothness_loss(disparity, resize_area(target, scale))
+        sums["smoothness"] = sums["smoothness"] + smooth / 2**scale
+        if use_structure:
+            planar, normal = _structure_terms(batch, depth, points, inv_K, has_structure, config)
+            sums["planar"] = sums["planar"] + planar
+            sums["normal"] = sums["normal"] + normal
+
+    terms = {name: value / len(scales) for name, value in sums.items()}
+    logits = outputs.get("semantic_logits")
+    labels = batch["labels"]
+    if logits is not None and bool(batch["has_labels"].any()):
+        terms["semantic"] = losses.semantic_loss(logits, labels)
+    else:
+        terms["semantic"] = zero
+    total = losses.total_loss(terms, loss_cfg, semantic_active and logits is not None)
+    terms["total"] = total
+    terms["automask_fraction"] = automasked / len(scales)
+    if mask is not None:
+        terms["mask_mean"] = mask.mean()
+        terms["mask_lift_fraction"] = losses.mask_lift_fraction(mask, loss_cfg.mask.beta, loss_cfg.mask.lift_threshold)
+    return total, terms
+
+
+def _structure_terms(
+    batch: dict[str, Tensor], depth: Tensor, points: Tensor, inv_K: Tensor, has_structure: Tensor,
+    config: TrainingConfig,
+) -> tuple[Tensor, Tensor]:
+    """Planar and Manhattan-normal terms at full resolution for one scale's depth."""
+    planar_cfg, normal_cfg = config.loss.planar, config.loss.normal
+    planar, planar_mask = losses.planar_loss(
+        depth, inv_K, batch["segments"], has_structure, planar_cfg.min_pixels, planar_cfg.border,
+        config.model.min_depth, config.model.max_depth,
+    )
+    if not planar_cfg.enabled:
+        planar = depth.new_zeros(())
+    normal = depth.new_zeros(())
+    if normal_cfg.enabled:
+        normals = losses.surface_normals(points)
+        normal, _ = losses.manhattan_normal_loss(
+            normals, batch["vanishing_directions"], has_structure, normal_cfg.align_cos, planar_mask
+        )
+    return planar, normal
+
+
+def mask_statistics(gradient: Tensor, config: TrainingConfig) -> dict[str, float]:
+    """Mean mask and lifted-pixel fraction of a ``gradient [B,1,H,W]`` batch (for reports)."""
+    m = config.loss.mask
+    mask = losses.gradient_aware_mask(gradient.float(), m.beta, m.gamma1, m.gamma2)
+    return {
+        "mask_mean": float(mask.mean()),
+        "mask_lift_fraction": float(losses.mask_lift_fraction(mask, m.beta, m.lift_threshold)),
+        "gradient_p99": float(torch.quantile(gradient.float().flatten()[:1_000_000], 0.99)),
+    }

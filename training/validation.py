@@ -1,0 +1,59 @@
+"""Validation during training: depth metrics through the one metrics module, ``training.metrics``."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+from torch.utils.data import DataLoader
+
+from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from training.config import TrainingConfig
+
+LOG = logging.getLogger("training")
+
+
+def validate(model, loader: DataLoader, config: TrainingConfig, device: torch.device) -> dict[str, float]:
+    """Mean per-image depth metrics of ``model`` (a ``SelfSupervisedModel``) over ``loader``.
+
+    Only samples with ``has_depth`` count. Median scaling, clamp range and sample limit come from
+    ``config.validation``. Returns an empty dict when ``training.metrics`` is unavailable.
+    """
+    try:
+        from training.metrics import depth_metrics
+    except ImportError as error:
+        LOG.warning("validation skipped: training.metrics is not available (%s)", error)
+        return {}
+    val = config.validation
+    assert val is not None
+    was_training = model.training
+    model.eval()
+    sums: dict[str, float] = {}
+    count = 0
+    try:
+        with torch.no_grad():
+            for batch in loader:
+                image = batch["images"][:, 0].to(device)
+                disparities, _ = model.predict_depth(image, with_semantics=False)
+                depth = disparity_to_depth(disparities[0].float(), config.model.min_depth, config.model.max_depth)
+                for pred, gt, has in zip(depth.cpu(), batch["depth_gt"], batch["has_depth"]):
+                    if not bool(has):
+                        continue
+                    metrics = depth_metrics(pred[0].numpy(), gt[0].numpy(), median_scaling=val.median_scaling,
+                                            min_depth=val.min_depth, max_depth=val.max_depth)
+                    for key, value in metrics.items():
+                        try:
+                            sums[key] = sums.get(key, 0.0) + float(value)
+                        except (TypeError, ValueError):
+                            continue  # non-numeric entries (names, notes) are not averaged
+                    count += 1
+                    if val.max_samples and count >= val.max_samples:
+                        break
+                if val.max_samples and count >= val.max_samples:
+                    break
+    finally:
+        model.train(was_training)
+    if count == 0:
+        LOG.warning("validation: no sample with ground-truth depth")
+        return {}
+    return {key: value / count for key, value in sums.items()} | {"images": float(count)}
