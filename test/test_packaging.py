@@ -38,7 +38,9 @@ def test_colcon_builds_and_installs_launch_and_config(tmp_path):
     assert (share / "package.xml").is_file()
     for relative in SHARED_FILES:
         assert (share / relative).is_file(), relative
-    assert "config/model.yaml" in SHARED_FILES
+    assert {"launch/depth.launch.py", "config/depth.yaml", "config/fastdds_shm.xml", "config/model.yaml"} <= set(
+        SHARED_FILES
+    )
     for script in ("depth_node", "gam-depth-export"):
         assert (prefix / "lib" / "gam_depth_ros" / script).is_file(), script
     site = next(prefix.glob("lib/python3*/site-packages"))
