@@ -193,3 +193,10 @@ def test_total_loss_is_the_visible_weighted_sum():
     expected = 0.2 + 0.1 * 3.0 + 1e-3 * 0.5 + 0.1 * 0.4 + 0.05 * 0.6
     assert losses.total_loss(terms, config, semantic_active=True) == pytest.approx(expected)
     assert losses.total_loss(terms, config, semantic_active=False) == pytest.approx(expected - 0.3)
+
+
+def test_ssim_gradient_matches_finite_differences():
+    torch.manual_seed(3)
+    x = torch.rand(1, 3, 6, 7, dtype=torch.float64)
+    y = torch.rand(1, 3, 6, 7, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(lambda y: losses.ssim(x, y), (y,))

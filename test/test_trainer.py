@@ -214,7 +214,8 @@ def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str
     info = init_distributed(force_cpu=True)
     try:
         config = tiny_config(Path(output_dir), "data.options={num_samples: 4, seed: 0}", "train.batch_size=1",
-                             "train.epochs=1", "train.max_steps=2", "loss.semantic_epochs=0")
+                             "train.epochs=1", "train.max_steps=2", "loss.semantic_epochs=0",
+                             "networks.channels_last=true")
         trainer = Trainer(config, info)
         result = trainer.fit()
         # BatchNorm statistics are per rank between DDP's buffer broadcasts; parameters must agree.
@@ -236,3 +237,26 @@ def test_ddp_with_two_cpu_processes_keeps_parameters_identical(tmp_path):
     initial = SelfSupervisedModel(load_training_config(TINY).model, (0, -1, 1))
     trained = rank0["parameters"]["depth_net.encoder.conv1.weight"]
     assert not torch.equal(initial.depth_net.encoder.conv1.weight, trained)
+
+
+def test_image_grids_for_tensorboard():
+    from training.logging_utils import image_grids
+
+    grids = image_grids(torch.rand(3, 3, H, W), torch.rand(3, 1, H, W), torch.rand(3, 1, H, W),
+                        torch.randn(3, 40, H, W), max_images=2)
+    assert set(grids) == {"target", "disparity", "mask", "semantics"}
+    assert all(grid.shape == (2, H, W, 3) and grid.dtype.name == "uint8" for grid in grids.values())
+
+
+def test_validation_runs_each_epoch_through_the_metrics_module(tmp_path):
+    from training.trainer import Trainer
+
+    config = load_training_config(TINY, [
+        f"train.output_dir={tmp_path}", "train.progress_bar=false", "train.epochs=1", "train.batch_size=2",
+        "data.options={num_samples: 2, seed: 0}", "validation.data.options={num_samples: 3, seed: 5}",
+    ])
+    result = Trainer(config).fit()
+    assert result.validation["images"] == 3
+    assert 0 < result.validation["abs_rel"] < 10 and 0 <= result.validation["delta1"] <= 1
+    header, row = (tmp_path / "val_log.csv").read_text().splitlines()
+    assert header.startswith("step,epoch,abs_rel") and row.startswith("1,1,")

@@ -33,24 +33,27 @@ def validate(model, loader: DataLoader, config: TrainingConfig, device: torch.de
     try:
         with torch.no_grad():
             for batch in loader:
-                image = batch["images"][:, 0].to(device)
-                disparities, _ = model.predict_depth(image, with_semantics=False)
-                depth = disparity_to_depth(disparities[0].float(), config.model.min_depth, config.model.max_depth)
-                for pred, gt, has in zip(depth.cpu(), batch["depth_gt"], batch["has_depth"]):
-                    if not bool(has):
-                        continue
-                    metrics = depth_metrics(pred[0].numpy(), gt[0].numpy(), median_scaling=val.median_scaling,
-                                            min_depth=val.min_depth, max_depth=val.max_depth)
-                    for key, value in metrics.items():
-                        try:
-                            sums[key] = sums.get(key, 0.0) + float(value)
-                        except (TypeError, ValueError):
-                            continue  # non-numeric entries (names, notes) are not averaged
-                    count += 1
+                keep = batch["has_depth"].bool()
+                if val.max_samples:
+                    keep &= torch.cumsum(keep.long(), 0) + count <= val.max_samples
+                if not bool(keep.any()):
                     if val.max_samples and count >= val.max_samples:
                         break
-                if val.max_samples and count >= val.max_samples:
-                    break
+                    continue
+                image = batch["images"][keep, 0].to(device)
+                disparities, _ = model.predict_depth(image, with_semantics=False)
+                depth = disparity_to_depth(disparities[0].float(), config.model.min_depth, config.model.max_depth)
+                try:
+                    metrics = depth_metrics(depth.cpu(), batch["depth_gt"][keep], median_scaling=val.median_scaling,
+                                            min_depth=val.min_depth, max_depth=val.max_depth)
+                except ValueError as error:  # no valid ground-truth pixel in this batch
+                    LOG.debug("validation batch skipped: %s", error)
+                    continue
+                images = int(metrics.get("images", int(keep.sum())))
+                for key, value in metrics.items():
+                    if key != "images":
+                        sums[key] = sums.get(key, 0.0) + float(value) * images
+                count += images
     finally:
         model.train(was_training)
     if count == 0:
