@@ -1,0 +1,179 @@
+"""A generic image-sequence folder (``source: folder``): one video as numbered frames.
+
+Layout (``data.path``)::
+
+    intrinsics.yaml        camera of the frames (below)
+    images/                frames in time order by file name (zero-padded numbers sort right):
+      000000.png           PNG, JPEG, PPM or BMP; without images/, the frames lie in the folder itself
+      000001.png
+    labels/   (optional)   000000.png ...  proxy labels, uint8 NYU-40 ids, 255 = void (same stem)
+    depth/    (optional)   000000.png (16-bit millimetres) or 000000.npy (float metres), 0 = invalid
+    structure/ (optional)  000000.npz written by gam-depth-precompute
+
+``intrinsics.yaml`` (pixels of the image size given by width and height)::
+
+    fx: 525.0
+    fy: 525.0
+    cx: 319.5
+    cy: 239.5
+    width: 640                 # image size the values refer to; frames of another size are an error
+    height: 480
+    distortion: [k1, k2, p1, p2, k3]   # optional plumb_bob coefficients; frames are undistorted
+    crop: 0                    # optional, pixels removed from every side after undistortion
+
+A sample is frame t (the target) with frames t + stride * offset for the other ``frame_ids``; every
+t whose frames all exist is a sample. Labels and depth may have the image size (cropped like the
+image; depth is taken as registered to the undistorted image) or the cropped size. Keys of side
+files are the frame stems.
+
+``DataConfig.options``: ``stride`` (1), ``labels_dir`` (``<path>/labels``), ``structure_dir``
+(``<path>/structure``), ``depth_dir`` (``<path>/depth``), ``depth_png_scale`` (1000: PNG units per
+metre).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+
+from training.config import AugmentConfig
+from training.data.common import (
+    IMAGE_SUFFIXES,
+    DataError,
+    FrameDataset,
+    assemble_sample,
+    check_options,
+    crop_border,
+    match_geometry,
+    prepare_frame,
+    read_depth,
+    read_labels_for,
+    read_rgb,
+    read_structure,
+    resize_nearest,
+    resized_intrinsics,
+    side_file,
+)
+from training.data.undistort import Undistorter
+
+INTRINSICS_FILE = "intrinsics.yaml"
+INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "crop"}
+OPTIONS = {"stride", "labels_dir", "structure_dir", "depth_dir", "depth_png_scale"}
+
+
+def read_intrinsics(path: Path) -> dict[str, Any]:
+    """Read and check ``intrinsics.yaml`` (see the module docstring)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as error:
+        raise DataError(f"{path}: cannot read intrinsics: {error}") from error
+    if not isinstance(data, dict):
+        raise DataError(f"{path}: expected a mapping with fx, fy, cx, cy, width, height")
+    unknown = sorted(set(data) - INTRINSICS_KEYS)
+    missing = sorted({"fx", "fy", "cx", "cy", "width", "height"} - set(data))
+    if unknown or missing:
+        raise DataError(f"{path}: unknown keys {unknown}, missing keys {missing}")
+    distortion = data.get("distortion") or []
+    if distortion and len(distortion) not in (4, 5):
+        raise DataError(f"{path}: distortion needs 4 or 5 coefficients (k1, k2, p1, p2[, k3])")
+    return {
+        "fx": float(data["fx"]), "fy": float(data["fy"]), "cx": float(data["cx"]), "cy": float(data["cy"]),
+        "width": int(data["width"]), "height": int(data["height"]),
+        "distortion": [float(v) for v in distortion], "crop": int(data.get("crop", 0)),
+    }
+
+
+def list_frames(folder: Path) -> list[Path]:
+    """Image files of a sequence folder (``images/`` if present), sorted by name."""
+    images = folder / "images" if (folder / "images").is_dir() else folder
+    frames = sorted(p for p in images.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not frames:
+        raise DataError(f"{images}: no image files ({', '.join(IMAGE_SUFFIXES)})")
+    return frames
+
+
+class FolderDataset(FrameDataset):
+    """Samples of consecutive frames of an image-sequence folder (see the module docstring)."""
+
+    def __init__(
+        self, path: str | Path, frame_ids: tuple[int, ...], height: int, width: int,
+        augment: AugmentConfig | None = None, stride: int = 1, labels_dir: str | Path | None = None,
+        structure_dir: str | Path | None = None, depth_dir: str | Path | None = None,
+        depth_png_scale: float = 1000.0,
+    ) -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DataError(f"{self.path}: image folder does not exist")
+        if stride < 1:
+            raise DataError(f"{self.path}: stride must be >= 1, got {stride}")
+        self.height, self.width = height, width
+        self.augment = augment
+        self.frame_ids = tuple(frame_ids)
+        self.camera = read_intrinsics(self.path / INTRINSICS_FILE)
+        self.frames = list_frames(self.path)
+        offsets = [stride * f for f in self.frame_ids]
+        lo, hi = -min(offsets + [0]), max(offsets + [0])
+        self.targets = list(range(lo, len(self.frames) - hi))
+        self.offsets = offsets
+        if not self.targets:
+            raise DataError(f"{self.path}: {len(self.frames)} frames are too few for frame_ids "
+                            f"{list(self.frame_ids)} at stride {stride}")
+        self.labels_dir = Path(labels_dir) if labels_dir else self.path / "labels"
+        self.structure_dir = Path(structure_dir) if structure_dir else self.path / "structure"
+        self.depth_dir = Path(depth_dir) if depth_dir else self.path / "depth"
+        self.depth_png_scale = float(depth_png_scale)
+        cam = self.camera
+        self.crop = cam["crop"]
+        self.raw_size = (cam["height"], cam["width"])
+        intrinsics = (cam["fx"], cam["fy"], cam["cx"], cam["cy"])
+        self.undistorter = Undistorter(intrinsics, cam["distortion"], cam["width"], cam["height"], self.crop) \
+            if cam["distortion"] and any(cam["distortion"]) else None
+        prep_h, prep_w = cam["height"] - 2 * self.crop, cam["width"] - 2 * self.crop
+        cx, cy = cam["cx"] - self.crop, cam["cy"] - self.crop
+        self.K_prepared = resized_intrinsics(cam["fx"], cam["fy"], cx, cy, 1.0, 1.0)
+        self.K = resized_intrinsics(cam["fx"], cam["fy"], cx, cy, width / prep_w, height / prep_h)
+
+    @classmethod
+    def from_config(cls, data, frame_ids, height: int, width: int, train: bool) -> FolderDataset:
+        """Build from a :class:`training.config.DataConfig` (augmentation only when ``train``)."""
+        options = dict(data.options)
+        check_options("folder", options, OPTIONS)
+        return cls(data.path, tuple(frame_ids), height, width, augment=data.augment if train else None, **options)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def sample_key(self, index: int) -> str:
+        return self.frames[self.targets[index]].stem
+
+    def _prepared(self, path: Path) -> np.ndarray:
+        rgb = read_rgb(path)
+        if rgb.shape[:2] != self.raw_size:
+            raise DataError(f"{path}: frame is {rgb.shape[1]}x{rgb.shape[0]}, {INTRINSICS_FILE} says "
+                            f"{self.raw_size[1]}x{self.raw_size[0]}")
+        return self.undistorter(rgb) if self.undistorter is not None else crop_border(rgb, self.crop)
+
+    def target_frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
+        return self._prepared(self.frames[self.targets[index]]), self.K_prepared
+
+    def _depth(self, key: str) -> np.ndarray | None:
+        for suffix in (".png", ".npy"):
+            path = side_file(self.depth_dir, key, suffix)
+            if path is not None and path.is_file():
+                depth = match_geometry(read_depth(path, self.depth_png_scale), self.raw_size, self.crop, path, "depth")
+                return resize_nearest(depth, self.height, self.width)
+        return None
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        t = self.targets[index]
+        frames = [prepare_frame(self._prepared(self.frames[t + o]), self.height, self.width) for o in self.offsets]
+        key = self.sample_key(index)
+        labels = read_labels_for(side_file(self.labels_dir, key, ".png"), self.raw_size, self.crop,
+                                 self.height, self.width)
+        structure = read_structure(side_file(self.structure_dir, key, ".npz"), self.height, self.width)
+        return assemble_sample(frames, self.K, self.augment, labels=labels, depth_m=self._depth(key),
+                               structure=structure)

@@ -1,0 +1,261 @@
+"""rosbag2 recordings as training data (``source: rosbag``), read with the pure-Python ``rosbags``.
+
+``data.path`` is a rosbag2 folder (sqlite3 or mcap storage). On first use the bag is scanned once
+and its useful frames are extracted into an image-sequence folder (the layout of
+:mod:`training.data.folder`), which then serves the samples; later runs with the same settings
+reuse it (``manifest.yaml`` records bag and settings; a change rebuilds it).
+
+Extraction
+----------
+- images from ``options.topic``: ``sensor_msgs/msg/Image`` (rgb8, bgr8, rgba8, bgra8, mono8) or
+  ``sensor_msgs/msg/CompressedImage`` (JPEG/PNG), in bag order;
+- near-stationary frames are skipped: a frame is kept only when the mean absolute difference of
+  its grey image (0..255, downsampled to at most 160 px wide) to the last *kept* frame is at least
+  ``options.min_motion`` (0 keeps every frame);
+- intrinsics from the first ``sensor_msgs/msg/CameraInfo`` on ``options.camera_info_topic``, or
+  from ``options.intrinsics`` (a mapping in the ``intrinsics.yaml`` format); plumb_bob distortion
+  is removed when ``options.undistort`` (true) - set it false for rectified topics;
+- optional ground truth from ``options.depth_topic`` (``16UC1`` millimetres or ``32FC1`` metres,
+  registered to the colour image): per kept frame the depth message with the nearest header stamp
+  within ``options.depth_max_dt`` seconds, resized (nearest) to the image size, saved as
+  ``depth/<stem>.npy`` in metres.
+
+Frames are named by their header stamp in nanoseconds (``images/<stamp:019d>.png``), the keys of
+side files. ``DataConfig.options``: ``topic`` (required), ``camera_info_topic``, ``intrinsics``,
+``undistort``, ``min_motion`` (1.0), ``depth_topic``, ``depth_max_dt`` (0.02), ``cache_dir``
+(default ``<bag folder>_frames`` beside the bag), ``stride``, ``labels_dir``, ``structure_dir``
+(folder options; labels and structure default to folders inside the cache).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from gam_depth_ros.image_codec import ImageDecodeError, compressed_msg_to_rgb, image_msg_to_rgb
+from training.data.common import DataError, check_options, resize_nearest
+from training.data.folder import INTRINSICS_FILE, FolderDataset
+
+LOG = logging.getLogger("training.data")
+
+OPTIONS = {"topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic", "depth_max_dt",
+           "cache_dir", "stride", "labels_dir", "structure_dir"}
+EXTRACT_OPTIONS = ("topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic", "depth_max_dt")
+MANIFEST = "manifest.yaml"
+MOTION_WIDTH = 160  # grey images are downsampled to at most this width for the stationarity test
+
+
+def _stamp_ns(msg, fallback: int) -> int:
+    stamp = getattr(getattr(msg, "header", None), "stamp", None)
+    value = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec) if stamp is not None else 0
+    return value or int(fallback)
+
+
+def decode_image(msg, msgtype: str) -> np.ndarray:
+    """Image or CompressedImage message -> ``[H,W,3]`` uint8 RGB."""
+    if msgtype.endswith("CompressedImage"):
+        return compressed_msg_to_rgb(msg)
+    return np.ascontiguousarray(image_msg_to_rgb(msg))
+
+
+def decode_depth(msg) -> np.ndarray:
+    """``16UC1`` (millimetres) or ``32FC1`` (metres) Image -> ``[H,W]`` float32 metres, 0 = invalid."""
+    layouts = {"16UC1": (np.dtype("<u2"), 1e-3), "mono16": (np.dtype("<u2"), 1e-3), "32FC1": (np.dtype("<f4"), 1.0)}
+    if msg.encoding not in layouts:
+        raise ImageDecodeError(f"depth encoding {msg.encoding!r} unsupported; expected 16UC1 (mm) or 32FC1 (m)")
+    dtype, scale = layouts[msg.encoding]
+    if msg.is_bigendian:
+        dtype = dtype.newbyteorder(">")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    buffer = np.frombuffer(np.asarray(msg.data, dtype=np.uint8).tobytes(), dtype=np.uint8)
+    if step < width * dtype.itemsize or buffer.size < step * height:
+        raise ImageDecodeError(f"depth message: inconsistent step {step} / data {buffer.size} for {width}x{height}")
+    rows = buffer[: step * height].reshape(height, step)[:, : width * dtype.itemsize]
+    depth = np.ascontiguousarray(rows).view(dtype).reshape(height, width).astype(np.float32) * np.float32(scale)
+    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
+    return depth
+
+
+def _grey_small(rgb: np.ndarray) -> np.ndarray:
+    step = max(1, int(np.ceil(rgb.shape[1] / MOTION_WIDTH)))
+    small = rgb[::step, ::step].astype(np.float32)
+    return small @ np.array([0.299, 0.587, 0.114], np.float32)
+
+
+def _camera_from_info(msg) -> dict[str, Any]:
+    k = np.asarray(msg.k, dtype=np.float64).reshape(3, 3)
+    camera: dict[str, Any] = {"fx": float(k[0, 0]), "fy": float(k[1, 1]), "cx": float(k[0, 2]), "cy": float(k[1, 2]),
+                              "width": int(msg.width), "height": int(msg.height)}
+    d = [float(v) for v in np.asarray(msg.d, dtype=np.float64)]
+    if any(d):
+        model = str(msg.distortion_model)
+        if model != "plumb_bob" and not (model == "rational_polynomial" and not any(d[5:])):
+            raise DataError(f"camera_info distortion model {model!r} is not supported (plumb_bob only); "
+                            "use a rectified image topic with options.undistort false")
+        camera["distortion"] = d[:5]
+    return camera
+
+
+class _Extractor:
+    """One pass over a bag writing an image-sequence folder (see the module docstring)."""
+
+    def __init__(self, bag: Path, options: dict[str, Any]) -> None:
+        self.bag, self.options = bag, options
+        if not options.get("topic"):
+            raise DataError(f"{bag}: rosbag data needs options.topic (the image topic)")
+
+    def run(self, out: Path) -> int:
+        from rosbags.highlevel import AnyReader
+        from rosbags.typesys import Stores, get_typestore
+
+        opts = self.options
+        try:
+            reader = AnyReader([self.bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE))
+            reader.open()
+        except Exception as error:  # rosbags raises its own ReaderError, AnyReaderError, ...
+            raise DataError(f"{self.bag}: cannot open rosbag2: {error}") from error
+        try:
+            topics = {c.topic: c for c in reader.connections}
+            for key in ("topic", "camera_info_topic", "depth_topic"):
+                if opts.get(key) and opts[key] not in topics:
+                    raise DataError(f"{self.bag}: topic {opts[key]!r} ({key}) not in the bag; it has {sorted(topics)}")
+            camera = self._camera(reader, topics)
+            (out / "images").mkdir(parents=True)
+            stamps, size = self._images(reader, topics[opts["topic"]], out / "images")
+            if not stamps:
+                raise DataError(f"{self.bag}: no frame kept from {opts['topic']}")
+            if (camera["height"], camera["width"]) != size:
+                raise DataError(f"{self.bag}: images are {size[1]}x{size[0]} but the intrinsics are for "
+                                f"{camera['width']}x{camera['height']}")
+            if not opts.get("undistort", True):
+                camera.pop("distortion", None)
+            (out / INTRINSICS_FILE).write_text(yaml.safe_dump(camera, sort_keys=False), encoding="utf-8")
+            if opts.get("depth_topic"):
+                self._depth(reader, topics[opts["depth_topic"]], stamps, size, out / "depth")
+        finally:
+            reader.close()
+        return len(stamps)
+
+    def _camera(self, reader, topics) -> dict[str, Any]:
+        opts = self.options
+        if opts.get("camera_info_topic"):
+            for connection, _, raw in reader.messages(connections=[topics[opts["camera_info_topic"]]]):
+                return _camera_from_info(reader.deserialize(raw, connection.msgtype))
+            raise DataError(f"{self.bag}: no message on {opts['camera_info_topic']}")
+        if isinstance(opts.get("intrinsics"), dict):
+            return dict(opts["intrinsics"])
+        raise DataError(
+            f"{self.bag}: give options.camera_info_topic or options.intrinsics (fx, fy, cx, cy, width, height)"
+        )
+
+    def _images(self, reader, connection, folder: Path) -> tuple[list[int], tuple[int, int]]:
+        min_motion = float(self.options.get("min_motion", 1.0))
+        stamps: list[int] = []
+        size: tuple[int, int] | None = None
+        last = None
+        seen = 0
+        for conn, timestamp, raw in reader.messages(connections=[connection]):
+            msg = reader.deserialize(raw, conn.msgtype)
+            stamp = _stamp_ns(msg, timestamp)
+            try:
+                rgb = decode_image(msg, conn.msgtype)
+            except ImageDecodeError as error:
+                raise DataError(f"{self.bag}: {conn.topic} message at {stamp} ns: {error}") from error
+            seen += 1
+            if size is None:
+                size = rgb.shape[:2]
+            elif rgb.shape[:2] != size:
+                raise DataError(f"{self.bag}: {conn.topic} message at {stamp} ns is {rgb.shape[1]}x{rgb.shape[0]}, "
+                                f"earlier frames {size[1]}x{size[0]}")
+            grey = _grey_small(rgb)
+            if last is not None and float(np.abs(grey - last).mean()) < min_motion:
+                continue
+            if stamps and stamp <= stamps[-1]:
+                continue  # duplicate or out-of-order stamp: names must stay unique and sorted
+            last = grey
+            stamps.append(stamp)
+            Image.fromarray(rgb).save(folder / f"{stamp:019d}.png", compress_level=1)
+        LOG.info("%s: kept %d of %d frames of %s (min_motion %.2f)", self.bag, len(stamps), seen,
+                 connection.topic, min_motion)
+        return stamps, size or (0, 0)
+
+    def _depth(self, reader, connection, stamps: list[int], size: tuple[int, int], folder: Path) -> None:
+        folder.mkdir()
+        max_dt = int(float(self.options.get("depth_max_dt", 0.02)) * 1e9)
+        keys = np.asarray(stamps, dtype=np.int64)
+        best: dict[int, int] = {}
+        for conn, timestamp, raw in reader.messages(connections=[connection]):
+            msg = reader.deserialize(raw, conn.msgtype)
+            stamp = _stamp_ns(msg, timestamp)
+            i = int(np.searchsorted(keys, stamp))
+            candidates = [j for j in (i - 1, i) if 0 <= j < len(keys)]
+            j = min(candidates, key=lambda c: abs(int(keys[c]) - stamp))
+            dt = abs(int(keys[j]) - stamp)
+            if dt > max_dt or dt >= best.get(j, max_dt + 1):
+                continue
+            try:
+                depth = decode_depth(msg)
+            except ImageDecodeError as error:
+                raise DataError(f"{self.bag}: {conn.topic} message at {stamp} ns: {error}") from error
+            best[j] = dt
+            np.save(folder / f"{stamps[j]:019d}.npy", resize_nearest(depth, *size))
+        LOG.info("%s: ground-truth depth for %d of %d frames", self.bag, len(best), len(stamps))
+
+
+def _bag_signature(bag: Path) -> list[list]:
+    files = sorted(p for p in bag.rglob("*") if p.is_file()) if bag.is_dir() else [bag]
+    return [[p.name, p.stat().st_size, int(p.stat().st_mtime)] for p in files]
+
+
+def extract_bag(bag: str | Path, options: dict[str, Any], cache_dir: str | Path | None = None) -> Path:
+    """Extract (or reuse) the image-sequence folder of ``bag``; returns its path."""
+    bag = Path(bag)
+    if not bag.exists():
+        raise DataError(f"{bag}: rosbag does not exist")
+    cache = Path(cache_dir) if cache_dir else bag.parent / f"{bag.name}_frames"
+    manifest = {"bag": str(bag.resolve()), "files": _bag_signature(bag),
+                "settings": {k: options.get(k) for k in EXTRACT_OPTIONS}}
+    if _manifest_matches(cache, manifest):
+        return cache
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
+    try:
+        count = _Extractor(bag, options).run(tmp / "data")
+        (tmp / "data" / MANIFEST).write_text(yaml.safe_dump(manifest | {"frames": count}), encoding="utf-8")
+        if cache.exists() and not _manifest_matches(cache, manifest):
+            shutil.rmtree(cache)
+        try:
+            os.replace(tmp / "data", cache)
+        except OSError:
+            if not _manifest_matches(cache, manifest):  # another process finished first with other settings
+                raise
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return cache
+
+
+def _manifest_matches(cache: Path, manifest: dict[str, Any]) -> bool:
+    try:
+        stored = yaml.safe_load((cache / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError):
+        return False
+    return isinstance(stored, dict) and all(
+        yaml.safe_load(yaml.safe_dump(manifest[k])) == stored.get(k) for k in ("bag", "files", "settings"))
+
+
+def rosbag_dataset(data, frame_ids, height: int, width: int, train: bool) -> FolderDataset:
+    """Dataset of a ``source: rosbag`` :class:`training.config.DataConfig` (extracts on first use)."""
+    options = dict(data.options)
+    check_options("rosbag", options, OPTIONS)
+    folder = extract_bag(data.path, options, options.get("cache_dir"))
+    folder_options = {k: options[k] for k in ("stride", "labels_dir", "structure_dir") if k in options}
+    return FolderDataset(folder, tuple(frame_ids), height, width, augment=data.augment if train else None,
+                         **folder_options)
