@@ -110,13 +110,16 @@ def test_felzenszwalb_segments(folder):
 
 @pytest.mark.skipif(importlib.util.find_spec("lu_vp_detect") is None,
                     reason="lu-vp-detect not installed (optional: requirements/structure.txt, pulls OpenCV)")
-def test_real_lu_vp_detect_gives_unit_rows_or_zeros():
+def test_real_lu_vp_detect_finds_the_room_axes():
     from training.data.synthetic_clip import SyntheticClipDataset
     from training.precompute import lu_vanishing_directions
 
-    dataset = SyntheticClipDataset(1, 192, 256, (0,), seed=3)
-    rgb = (dataset[0]["images"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
-    directions = lu_vanishing_directions(rgb, dataset.K, length_thresh=20.0)
-    norms = np.linalg.norm(directions, axis=1)
-    assert directions.shape == (3, 3)
-    assert np.allclose(norms, 1.0, atol=1e-4) or not directions.any()
+    dataset = SyntheticClipDataset(1, 288, 384, (0,), seed=3)
+    sample = dataset[0]
+    rgb = (sample["images"][0].permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+    directions = lu_vanishing_directions(rgb, dataset.K, length_thresh=60.0)
+    np.testing.assert_allclose(np.linalg.norm(directions, axis=1), 1.0, atol=1e-4)
+    # The box room is axis-aligned: every detected direction lies along one of the world axes
+    # (rows of vanishing_directions); measured |cos| 0.995-1.0 with lu-vp-detect 1.0.4, OpenCV 4.14.
+    cosines = np.abs(directions @ sample["vanishing_directions"].numpy().T)
+    assert (cosines.max(axis=1) > 0.95).all()
