@@ -5,14 +5,15 @@
 1. Exports a randomly initialised network at 288x384 (the paper's size) to ONNX in a temp folder
    (or uses ``--model``).
 2. For the Fast DDS shared-memory profile on and off (one client process each: Fast DDS reads the
-   profile once per process), starts ``depth_node`` (threads as given, default parameters) and, in
-   the client, measures each mode between two raw runs of ``backend.infer(frame, (480, 640))`` on
-   the same frames with the same threads in the client process (the ratio uses their mean, which
-   tolerates other load on the machine drifting during the run):
+   profile once per process), starts ``depth_node`` (threads as given, default parameters). The
+   raw figure is ``backend.infer(frame, (480, 640))`` on the same frames with the same threads in
+   the client process, alternating frame by frame with the node in the closed-loop modes (so
+   both see the same background load on a shared machine), and before + after the saturated mode:
    - ``closed_depth_semantic``: a sensor-data (best-effort) camera publisher, as drivers use; the
-     next frame goes out when depth and semantic of the previous one arrived (a frame without
-     outputs after 2 s is sent again and counted as lost); output rate and end-to-end latency
-     (publish -> last output received) p50/p99;
+     frame goes through the node once the raw inference of it here is done, and the next after
+     depth and semantic of it arrived (a frame without outputs after 2 s is sent again and
+     counted as lost); rates are frames / summed per-frame time; end-to-end latency (publish ->
+     last output received) p50/p99;
    - ``closed_depth_semantic_reliable_input``: the same against a second node with
      ``qos_in_reliability: reliable`` and a reliable camera publisher;
    - ``closed_all``: all six outputs subscribed (colorized views, camera_info, points too);
@@ -111,6 +112,7 @@ class Client:
             CameraInfo, f"{node_name}/camera_info", qos_profile_sensor_data
         )
         self.reliable = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE)
+        self.images = frames
         self.frames = [self._image_msg(frame) for frame in frames]
         self.info = CameraInfo(width=WIDTH, height=HEIGHT, k=[520.0, 0, 319.5, 0, 520.0, 239.5, 0, 0, 1])
         self.arrivals: dict[str, dict] = {}
@@ -179,15 +181,23 @@ class Client:
     def done(self, key) -> bool:
         return all(key in by_key for by_key in self.arrivals.values())
 
-    def closed_loop(self, topics, count: int, reliable_camera: bool = False) -> dict:
+    def closed_loop(self, topics, count: int, backend, reliable_camera: bool = False) -> dict:
+        """Frame i: ``backend.infer`` here (raw), then through the node (publish -> outputs in).
+
+        Raw and node alternate frame by frame, so both see the same background load. Node time per
+        frame includes re-sends of lost frames; rates are frames / summed time.
+        """
         self.set_camera_qos(reliable_camera)
         self.subscribe(topics)
         for i in range(3):  # warm-up, also makes camera_info known
             key = self.publish(i)
             self.spin_until(lambda key=key: self.done(key), 10.0)
-        latencies, lost = [], 0
-        start = time.monotonic()
+        raw_times, latencies, node_time, lost = [], [], 0.0, 0
         for i in range(count):
+            t0 = time.perf_counter()
+            backend.infer(self.images[i % len(self.images)], (HEIGHT, WIDTH))
+            raw_times.append(time.perf_counter() - t0)
+            first_sent = time.monotonic()
             for _ in range(MAX_TRIES):
                 sent = time.monotonic()
                 key = self.publish(i)
@@ -195,16 +205,13 @@ class Client:
                     latencies.append(max(self.arrivals[t][key] for t in topics) - sent)
                     break
                 lost += 1
+            node_time += time.monotonic() - first_sent  # a frame given up on costs its waiting time
             if lost >= MAX_LOST:
                 break  # DDS loses this setting's frames; what was served is reported
-        elapsed = time.monotonic() - start
-        served = len(latencies)
-        return {
-            "fps": served / elapsed,
-            "served": served,
-            "lost": lost,
-            **percentiles_ms(latencies or [np.nan]),
-        }
+        result = {"served": len(latencies), "lost": lost, **percentiles_ms(latencies or [np.nan])}
+        result["raw"] = {"fps": len(raw_times) / sum(raw_times), **percentiles_ms(raw_times)}
+        result["fps"] = len(latencies) / node_time
+        return result
 
     def saturated(self, topics, seconds: float, rate_hz: float = 30.0) -> dict:
         self.set_camera_qos(reliable=False)
@@ -229,7 +236,7 @@ class Client:
 
 
 def run_client(args) -> int:
-    """One DDS setting: each node measurement sits between two raw measurements in this process."""
+    """One DDS setting: closed-loop modes interleave raw and node frames; saturated sits between raw runs."""
     from gam_depth_ros.inference import create_backend
 
     folder = Path(tempfile.mkdtemp(prefix="node_overhead_"))
@@ -248,20 +255,26 @@ def run_client(args) -> int:
     client = Client(node_name, frames)
     reliable_client = Client(node_name + "_r", frames)
     modes = {
-        "closed_depth_semantic": lambda: client.closed_loop(("depth", "semantic"), args.frames),
+        "closed_depth_semantic": lambda: client.closed_loop(("depth", "semantic"), args.frames, backend),
         "closed_depth_semantic_reliable_input": lambda: reliable_client.closed_loop(
-            ("depth", "semantic"), args.frames, reliable_camera=True
+            ("depth", "semantic"), args.frames, backend, reliable_camera=True
         ),
-        "closed_all": lambda: client.closed_loop(ALL_OUTPUTS, args.frames),
-        "saturated_all": lambda: client.saturated(ALL_OUTPUTS, seconds=args.saturated_seconds),
+        "closed_all": lambda: client.closed_loop(ALL_OUTPUTS, args.frames, backend),
     }
     results = {}
     try:
         for mode, measure in modes.items():
-            before = bench_raw(backend, frames, args.frames)
-            node = measure()
-            after = bench_raw(backend, frames, args.frames)
-            results[mode] = {"node": node, "raw_before": before, "raw_after": after}
+            results[mode] = measure()
+        before = bench_raw(backend, frames, args.frames)
+        saturated = client.saturated(ALL_OUTPUTS, seconds=args.saturated_seconds)
+        after = bench_raw(backend, frames, args.frames)
+        saturated["raw"] = {
+            "fps": (before["fps"] + after["fps"]) / 2,
+            "p50_ms": before["p50_ms"],
+            "p99_ms": before["p99_ms"],
+            "before_after_fps": [before["fps"], after["fps"]],
+        }
+        results["saturated_all"] = saturated
     finally:
         client.close()
         reliable_client.close()
@@ -304,16 +317,16 @@ def main() -> int:
     )
     print(header + f"{'lost':>5}  raw p50/p99 ms")
     for dds, modes in results.items():
-        for mode, r in modes.items():
-            raw_fps = (r["raw_before"]["fps"] + r["raw_after"]["fps"]) / 2
-            raw_ms = f"{r['raw_before']['p50_ms']:.0f}/{r['raw_before']['p99_ms']:.0f}"
-            node = r["node"]
-            line = f"{dds:<18} {mode:<38} {raw_fps:7.2f} {node['fps']:8.2f} {node['fps'] / raw_fps:6.2f} "
+        for mode, node in modes.items():
+            raw = node["raw"]
+            line = (
+                f"{dds:<18} {mode:<38} {raw['fps']:7.2f} {node['fps']:8.2f} {node['fps'] / raw['fps']:6.2f} "
+            )
             if "input_hz" in node:
                 line += f"{'camera at ' + format(node['input_hz'], '.0f') + ' Hz':>21}"
             else:
                 line += f"{node['p50_ms']:7.1f} {node['p99_ms']:7.1f} {node['lost']:5d}"
-            print(f"{line}  {raw_ms}")
+            print(f"{line}  {raw['p50_ms']:.0f}/{raw['p99_ms']:.0f}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
