@@ -200,3 +200,13 @@ def test_ssim_gradient_matches_finite_differences():
     x = torch.rand(1, 3, 6, 7, dtype=torch.float64)
     y = torch.rand(1, 3, 6, 7, dtype=torch.float64, requires_grad=True)
     assert torch.autograd.gradcheck(lambda y: losses.ssim(x, y), (y,))
+
+
+def test_photometric_error_broadcasts_one_target_against_several_sources():
+    torch.manual_seed(4)
+    sources, target = torch.rand(2, 4, 3, 16, 20), torch.rand(2, 1, 3, 16, 20)
+    broadcast = losses.photometric_error(sources, target, 0.85)
+    repeated = target.expand(2, 4, 3, 16, 20).reshape(8, 3, 16, 20)
+    copied = losses.photometric_error(sources.reshape(8, 3, 16, 20), repeated, 0.85)
+    assert broadcast.shape == (2, 4, 1, 16, 20)
+    assert torch.allclose(broadcast.reshape(8, 1, 16, 20), copied, atol=1e-6)

@@ -54,11 +54,11 @@ def compute_objective(
     inv_K = batch["inv_K"][:, 0].float()
     T = outputs["T_source_target"].float()
     sources = images[:, 1:].reshape(b * s, 3, height, width)
-    target_rep = target.unsqueeze(1).expand(b, s, 3, height, width).reshape(b * s, 3, height, width)
+    target_b = target.unsqueeze(1)  # [B,1,3,H,W]: broadcast against the S sources, never copied
 
     identity = None
     if loss_cfg.automask:
-        identity = losses.photometric_error(sources, target_rep, loss_cfg.ssim_weight).view(b, s, height, width)
+        identity = losses.photometric_error(images[:, 1:], target_b, loss_cfg.ssim_weight).view(b, s, height, width)
     mask = None
     if loss_cfg.mask.enabled:
         m = loss_cfg.mask
@@ -77,8 +77,8 @@ def compute_objective(
         depth = disparity_to_depth(full, config.model.min_depth, config.model.max_depth)
         points = backproject(depth, inv_K)
         pixels = project(points.unsqueeze(1), K.unsqueeze(1), T).reshape(b * s, height, width, 2)
-        warped = sample(sources, pixels)
-        reprojection = losses.photometric_error(warped, target_rep, loss_cfg.ssim_weight).view(b, s, height, width)
+        warped = sample(sources, pixels).view(b, s, 3, height, width)
+        reprojection = losses.photometric_error(warped, target_b, loss_cfg.ssim_weight).view(b, s, height, width)
         min_loss, identity_selected = losses.minimum_reprojection(reprojection, identity, loss_cfg.identity_noise)
         automasked = automasked + identity_selected.float().mean()
         if mask is not None:
