@@ -210,3 +210,15 @@ def test_photometric_error_broadcasts_one_target_against_several_sources():
     copied = losses.photometric_error(sources.reshape(8, 3, 16, 20), repeated, 0.85)
     assert broadcast.shape == (2, 4, 1, 16, 20)
     assert torch.allclose(broadcast.reshape(8, 1, 16, 20), copied, atol=1e-6)
+
+
+def test_compiled_photometric_error_matches_eager():
+    """``train.compile_loss`` swaps in ``torch.compile(photometric_error)``: same values and gradients."""
+    torch.manual_seed(5)
+    sources, target = torch.rand(2, 2, 3, 32, 48, requires_grad=True), torch.rand(2, 1, 3, 32, 48)
+    eager = losses.photometric_error(sources, target, 0.85)
+    (grad_eager,) = torch.autograd.grad(eager.sum(), sources)
+    compiled = torch.compile(losses.photometric_error)(sources, target, 0.85)
+    (grad_compiled,) = torch.autograd.grad(compiled.sum(), sources)
+    assert torch.allclose(compiled, eager, atol=1e-5)
+    assert torch.allclose(grad_compiled, grad_eager, atol=1e-5)

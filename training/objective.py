@@ -10,6 +10,8 @@ is computed once, at full resolution.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import torch
 from torch import Tensor
 from torch.nn import functional as F
@@ -22,7 +24,8 @@ from training.image_ops import resize_area
 
 
 def compute_objective(
-    batch: dict[str, Tensor], outputs: dict, config: TrainingConfig, semantic_active: bool
+    batch: dict[str, Tensor], outputs: dict, config: TrainingConfig, semantic_active: bool,
+    photometric: Callable[[Tensor, Tensor, float], Tensor] = losses.photometric_error,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss terms of one batch.
 
@@ -36,6 +39,9 @@ def compute_objective(
         The run's config (loss weights, depth range, depth scales).
     semantic_active:
         Whether the semantic term is part of the total (the first ``semantic_epochs`` epochs).
+    photometric:
+        :func:`training.losses.photometric_error` or a compiled version of it
+        (``train.compile_loss``).
 
     Returns
     -------
@@ -58,7 +64,7 @@ def compute_objective(
 
     identity = None
     if loss_cfg.automask:
-        identity = losses.photometric_error(images[:, 1:], target_b, loss_cfg.ssim_weight).view(b, s, height, width)
+        identity = photometric(images[:, 1:], target_b, loss_cfg.ssim_weight).view(b, s, height, width)
     mask = None
     if loss_cfg.mask.enabled:
         m = loss_cfg.mask
@@ -78,7 +84,7 @@ def compute_objective(
         points = backproject(depth, inv_K)
         pixels = project(points.unsqueeze(1), K.unsqueeze(1), T).reshape(b * s, height, width, 2)
         warped = sample(sources, pixels).view(b, s, 3, height, width)
-        reprojection = losses.photometric_error(warped, target_b, loss_cfg.ssim_weight).view(b, s, height, width)
+        reprojection = photometric(warped, target_b, loss_cfg.ssim_weight).view(b, s, height, width)
         min_loss, identity_selected = losses.minimum_reprojection(reprojection, identity, loss_cfg.identity_noise)
         automasked = automasked + identity_selected.float().mean()
         if mask is not None:

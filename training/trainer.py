@@ -101,6 +101,7 @@ class Trainer:
         self.scheduler = torch.optim.lr_scheduler.MultiStepLR(self.optimizer, list(config.optim.milestones),
                                                               config.optim.gamma)
         self.amp_dtype = _autocast_dtype(device, t.amp, t.cpu_amp_bf16)
+        self.photometric = torch.compile(losses.photometric_error) if t.compile_loss else losses.photometric_error
         self.scaler = torch.amp.GradScaler(device.type, enabled=self.amp_dtype == torch.float16)
         self.epoch = self.epoch_step = self.step = self.nan_steps = self._nan_streak = 0
         _seed_all(t.seed + 1_000_003 * self.info.rank)
@@ -181,7 +182,7 @@ class Trainer:
         with _autocast(device, self.amp_dtype):
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic)
         with torch.autocast(device.type, enabled=False):
-            total, terms = compute_objective(batch, outputs, self.config, semantic)
+            total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric)
         self.optimizer.zero_grad(set_to_none=True)
         if not all_true(bool(torch.isfinite(total.detach())), self.info):
             self._skip_non_finite(total, terms)

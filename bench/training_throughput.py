@@ -1,0 +1,187 @@
+"""CPU training-step benchmark at the paper's setting: 288x384, batch 4, frames [0,-2,-1,1,2], residual pose.
+
+Each variant is a full training step of :mod:`training` (the same model, objective and Adam as
+``python -m training.train``, config ``config/train_nyu.yaml``), timed in four parts:
+
+- ``data``: taking the next batch from the ``DataLoader`` (in-memory synthetic clips, rendered
+  before timing, ``num_workers=0``: collate and copies only, no image decoding);
+- ``forward``: networks (depth, semantics, both pose passes, the residual warp) plus the losses;
+- ``backward``: ``loss.backward()``;
+- ``optimiser``: ``zero_grad`` + ``Adam.step``.
+
+Variants: ``fp32`` (NCHW, what the reference does), ``fp32-cl`` (networks in channels-last),
+``fp32-cl-compiled`` (also ``train.compile_loss``: the photometric error through ``torch.compile``;
+compiled during the warm-up round), ``bf16-cl`` (channels-last with CPU bfloat16 autocast on the
+networks, ``train.cpu_amp_bf16``; the losses stay fp32); the default runs all but the compiled one.
+Planar and Manhattan-normal losses are off by default, as in the reference anchor (9.3 s/step);
+``--structure`` turns them on (anchor 11.5 s/step).
+
+The machine is shared and noisy, so the variants and an fp32 matmul take turns (one step of each per
+round) and every figure is a median over rounds. Two comparisons with the reference anchor are
+printed: the plain ratio of images/s (0.43 images/s), and a machine-normalised one, in which each
+side's achieved training GFLOP/s is divided by its machine's fp32 matmul GFLOP/s (145 for the anchor's
+machine per design.md section 5; measured in this run for ours). The step's FLOPs are counted with
+``torch.utils.flop_counter`` (convolutions and matmuls, forward and backward).
+
+Usage::
+
+    .venv/bin/python bench/training_throughput.py [--rounds 5] [--variants fp32 fp32-cl bf16-cl]
+        [--structure] [--threads 2] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from training.config import load_training_config  # noqa: E402
+from training.objective import compute_objective  # noqa: E402
+from training.trainer import Trainer, _autocast  # noqa: E402
+
+REFERENCE_SECONDS_PER_STEP = 9.3  # design.md section 5: batch 4, all losses except planar/normal
+REFERENCE_SECONDS_WITH_STRUCTURE = 11.5
+REFERENCE_MATMUL_GFLOPS = 145.0
+BATCH = 4
+VARIANTS = {
+    "fp32": [],
+    "fp32-cl": ["networks.channels_last=true"],
+    "fp32-cl-compiled": ["networks.channels_last=true", "train.compile_loss=true"],
+    "bf16-cl": ["networks.channels_last=true", "train.cpu_amp_bf16=true"],
+}
+
+
+class Runner:
+    """One variant: a Trainer's model, optimiser and loader, stepped by hand with timers."""
+
+    def __init__(self, name: str, structure: bool, output: Path) -> None:
+        overrides = [
+            "data.source=synthetic", f"data.options={{num_samples: {BATCH}, seed: 0}}", "data.augment=null",
+            "validation=null", f"train.batch_size={BATCH}", "train.num_workers=0", "train.progress_bar=false",
+            f"train.output_dir={output / name}", f"loss.planar.enabled={str(structure).lower()}",
+            f"loss.normal.enabled={str(structure).lower()}", *VARIANTS[name],
+        ]
+        self.config = load_training_config(REPO / "config" / "train_nyu.yaml", overrides)
+        self.trainer = Trainer(self.config)
+        self.loader = self.trainer.loader
+        for _ in self.loader:  # render and cache the clips before any timing
+            pass
+        self.iterator = iter(self.loader)
+        self.times: dict[str, list[float]] = {"data": [], "forward": [], "backward": [], "optimiser": [], "step": []}
+
+    def _next(self) -> dict:
+        try:
+            return next(self.iterator)
+        except StopIteration:
+            self.iterator = iter(self.loader)
+            return next(self.iterator)
+
+    def step(self, record: bool = True) -> None:
+        trainer, device = self.trainer, self.trainer.info.device
+        t0 = time.perf_counter()
+        batch = {k: v.to(device) for k, v in self._next().items()}
+        t1 = time.perf_counter()
+        with _autocast(device, trainer.amp_dtype):
+            outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True)
+        total, _ = compute_objective(batch, outputs, self.config, True, trainer.photometric)
+        t2 = time.perf_counter()
+        total.backward()
+        t3 = time.perf_counter()
+        trainer.optimizer.step()
+        trainer.optimizer.zero_grad(set_to_none=True)
+        t4 = time.perf_counter()
+        if record:
+            for key, value in zip(self.times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
+                self.times[key].append(value)
+
+
+def step_flops(runner: Runner) -> float:
+    """FLOPs (conv, matmul; forward and backward) of one fp32 training step."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    trainer = runner.trainer
+    batch = runner._next()
+    with FlopCounterMode(display=False) as counter:
+        outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True)
+        total, _ = compute_objective(batch, outputs, runner.config, semantic_active=True)
+        total.backward()
+    trainer.optimizer.zero_grad(set_to_none=True)
+    return float(counter.get_total_flops())
+
+
+def matmul_gflops(size: int = 4096) -> float:
+    a, b = torch.randn(size, size), torch.randn(size, size)
+    start = time.perf_counter()
+    torch.mm(a, b)
+    return 2 * size**3 / (time.perf_counter() - start) / 1e9
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=5, help="timed rounds (one step of every variant each)")
+    parser.add_argument("--warmup", type=int, default=1, help="untimed rounds first")
+    parser.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16-cl"], choices=list(VARIANTS))
+    parser.add_argument("--structure", action="store_true", help="planar and Manhattan-normal losses on")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--json", type=Path, help="write every figure and sample here")
+    parser.add_argument("--output", type=Path, default=Path("/tmp/gam_depth_training_bench"))
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+
+    runners = {name: Runner(name, args.structure, args.output) for name in args.variants}
+    flops = step_flops(next(iter(runners.values())))
+    matmul: list[float] = []
+    for round_index in range(args.warmup + args.rounds):
+        for runner in runners.values():
+            time.sleep(0.05)
+            runner.step(record=round_index >= args.warmup)
+        time.sleep(0.05)
+        matmul.append(matmul_gflops())
+    best_matmul = max(matmul)
+
+    reference_s = REFERENCE_SECONDS_WITH_STRUCTURE if args.structure else REFERENCE_SECONDS_PER_STEP
+    reference_ips = BATCH / reference_s
+    reference_share = flops / reference_s / 1e9 / REFERENCE_MATMUL_GFLOPS
+    rows = []
+    for name, runner in runners.items():
+        median = {key: statistics.median(values) for key, values in runner.times.items()}
+        ips = BATCH / median["step"]
+        share = flops / median["step"] / 1e9 / best_matmul
+        rows.append({"variant": name, "median_s": median, "min_step_s": min(runner.times["step"]),
+                     "images_per_s": ips, "ratio_vs_reference": ips / reference_ips,
+                     "gflops": flops / median["step"] / 1e9, "share_of_matmul": share,
+                     "normalised_ratio_vs_reference": share / reference_share, "samples": runner.times})
+
+    print(f"288x384, batch {BATCH}, frames {list(runners[args.variants[0]].config.frame_ids)}, residual pose, "
+          f"planar/normal {'on' if args.structure else 'off'}, {args.threads} threads, torch {torch.__version__}")
+    print(f"step FLOPs (fwd+bwd, conv+matmul): {flops / 1e9:.0f} GFLOP; fp32 matmul this run: best "
+          f"{best_matmul:.0f}, median {statistics.median(matmul):.0f} GFLOP/s")
+    print(f"reference anchor: {reference_s} s/step = {reference_ips:.2f} images/s, "
+          f"{flops / reference_s / 1e9:.0f} GFLOP/s = {100 * reference_share:.0f} % of {REFERENCE_MATMUL_GFLOPS:.0f}")
+    print(f"{'variant':16s} {'data':>6s} {'forward':>8s} {'backward':>9s} {'optim':>6s} {'step':>6s} {'img/s':>6s} "
+          f"{'x ref':>6s} {'% matmul':>9s} {'x ref (norm.)':>14s}")
+    for row in rows:
+        m = row["median_s"]
+        print(f"{row['variant']:16s} {m['data']:6.3f} {m['forward']:8.2f} {m['backward']:9.2f} {m['optimiser']:6.3f} "
+              f"{m['step']:6.2f} {row['images_per_s']:6.2f} {row['ratio_vs_reference']:6.2f} "
+              f"{100 * row['share_of_matmul']:8.1f}% {row['normalised_ratio_vs_reference']:14.2f}")
+    if args.json:
+        args.json.write_text(json.dumps({
+            "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
+            "threads": args.threads, "structure": args.structure, "step_flops": flops, "matmul_gflops": matmul,
+            "reference_seconds_per_step": reference_s, "rows": rows,
+        }, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
