@@ -31,6 +31,7 @@ setup(
         "console_scripts": [
             "depth_node = gam_depth_ros.node:main",
             "gam-depth-export = gam_depth_ros.export:main",
+            "gam-depth-build-engine = gam_depth_ros.inference.tensorrt_engine:main",
         ],
     },
 )

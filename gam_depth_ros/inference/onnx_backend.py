@@ -1,34 +1,96 @@
-"""ONNX Runtime backend: TensorRT, CUDA or CPU execution providers, best first."""
+"""ONNX Runtime backend: TensorRT, CUDA or CPU execution providers, best first.
+
+On a Jetson with ``onnxruntime-gpu`` (JetPack builds from NVIDIA / the Jetson Zoo; the PyPI
+wheel has no Jetson build) the TensorRT and CUDA execution providers are available:
+
+- TensorRT EP: builds a TensorRT engine for the graph the first time a session is created
+  (minutes on a Jetson), then loads it from the engine cache ``<model>_ort_trt_cache/`` beside
+  the model (``~/.cache/gam_depth_ros/engines/`` if that folder is read-only); a timing cache in
+  the same folder speeds up rebuilds. Delete the folder after upgrading JetPack, TensorRT or
+  onnxruntime-gpu, or after re-exporting the model under the same name: unlike
+  ``gam-depth-build-engine``'s cache, this one is keyed by ONNX Runtime and may reuse or fail on
+  an engine built by another version. FP16 is on by default.
+- CUDA EP: cuDNN kernels, for nodes TensorRT does not take; the memory arena grows only by what
+  is requested (Jetson shares its DRAM between CPU and GPU).
+- CPU EP: always last, as a fallback.
+
+The options used are accepted by onnxruntime-gpu 1.17 and newer (1.18+ for TensorRT 10).
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from gam_depth_ros.inference.base import InferenceBackend, ModelLoadError
+from gam_depth_ros.inference.engine_cache import writable_dir
 from gam_depth_ros.metadata import MetadataError, read_metadata
 
 #: Preferred execution providers, fastest first; only those available are requested.
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
 
 
-def select_providers(available: list[str], model_path: Path, cache_dir: Path | None = None) -> list:
+def tensorrt_provider_options(
+    cache: Path, fp16: bool = True, device_id: int = 0, workspace_mib: int = 1024
+) -> dict[str, Any]:
+    """TensorRT execution provider options: engine and timing caches in ``cache``, FP16, workspace."""
+    return {
+        "device_id": device_id,
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": str(cache),
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": str(cache),
+        "trt_fp16_enable": fp16,
+        "trt_max_workspace_size": workspace_mib << 20,
+    }
+
+
+def cuda_provider_options(device_id: int = 0) -> dict[str, Any]:
+    """CUDA execution provider options: device, arena grown by requested sizes only."""
+    return {"device_id": device_id, "arena_extend_strategy": "kSameAsRequested"}
+
+
+def select_providers(
+    available: list[str],
+    model_path: Path,
+    cache_dir: Path | None = None,
+    fp16: bool = True,
+    device_id: int = 0,
+    workspace_mib: int = 1024,
+) -> list:
     """Provider list for ``InferenceSession`` in preference order, with options.
 
     TensorRT caches its engines (built at first start, which takes minutes) in ``cache_dir``,
     default a folder beside the model; CPU is always last as a fallback.
+
+    Parameters
+    ----------
+    available:
+        ``onnxruntime.get_available_providers()``.
+    model_path:
+        The model; the default cache folder is ``<stem>_ort_trt_cache`` beside it.
+    cache_dir:
+        Engine and timing cache folder for the TensorRT EP.
+    fp16:
+        Let the TensorRT EP use FP16 kernels.
+    device_id:
+        CUDA device of the TensorRT and CUDA EPs.
+    workspace_mib:
+        TensorRT builder workspace limit.
     """
-    cache = cache_dir or model_path.parent / f"{model_path.stem}_ort_trt_cache"
     providers: list = []
     for name in PROVIDER_PREFERENCE:
         if name not in available:
             continue
         if name == "TensorrtExecutionProvider":
-            providers.append(
-                (name, {"trt_engine_cache_enable": True, "trt_engine_cache_path": str(cache),
-                        "trt_fp16_enable": True})
-            )
+            # A model in a read-only folder caches its engines in the user cache folder instead.
+            cache = cache_dir or writable_dir(model_path.parent) / f"{model_path.stem}_ort_trt_cache"
+            cache.mkdir(parents=True, exist_ok=True)
+            providers.append((name, tensorrt_provider_options(cache, fp16, device_id, workspace_mib)))
+        elif name == "CUDAExecutionProvider":
+            providers.append((name, cuda_provider_options(device_id)))
         else:
             providers.append(name)
     if "CPUExecutionProvider" not in providers:
