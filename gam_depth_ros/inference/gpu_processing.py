@@ -13,7 +13,7 @@ to the GPU once as uint8 and only the results come back:
   [h, w] -> nearest neighbour with Pillow's pixel-centre rule (source index about
   ``floor((i + 0.5) * in / out)``, with Pillow's rounding), never blending class ids.
 
-Agreement with the Pillow path (``test/test_gpu_processing.py`` checks it on CPU tensors):
+Agreement with the Pillow path (``test/test_tensorrt_cpu.py`` checks it on CPU tensors):
 network input within one grey level (1/255; Pillow resizes in two 8-bit passes with fixed-point
 weights, this path in one float pass rounded once; on noise images the mean difference is about
 0.2 grey levels, on smooth images almost zero), disparity within 1e-4, labels identical.

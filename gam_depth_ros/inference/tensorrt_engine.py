@@ -104,21 +104,28 @@ def network_layers(network: trt.INetworkDefinition) -> list[LayerInfo]:
 
 
 def apply_fp32_selection(network: trt.INetworkDefinition, selection: Fp32Selection) -> None:
-    """Set FP32 compute precision and/or FP32 float outputs on the selected layers."""
+    """Set FP32 compute precision and/or FP32 float outputs on the selected layers.
+
+    Compute precision is set only on layers that read floating-point data (not, e.g., the cast
+    of the argmax indices to uint8), output types only on floating-point outputs.
+    """
     import tensorrt as trt
 
     floats = (trt.DataType.FLOAT, trt.DataType.HALF)
+
+    def float_outputs_to_fp32(layer: trt.ILayer) -> None:
+        for i in range(layer.num_outputs):
+            if layer.get_output(i).dtype in floats:
+                layer.set_output_type(i, trt.DataType.FLOAT)
+
     for index in selection.full:
         layer = network.get_layer(index)
-        layer.precision = trt.DataType.FLOAT
-        for i in range(layer.num_outputs):
-            if layer.get_output(i).dtype in floats:
-                layer.set_output_type(i, trt.DataType.FLOAT)
+        reads = (layer.get_input(i) for i in range(layer.num_inputs))
+        if any(tensor is not None and tensor.dtype in floats for tensor in reads):
+            layer.precision = trt.DataType.FLOAT
+        float_outputs_to_fp32(layer)
     for index in selection.output_only:
-        layer = network.get_layer(index)
-        for i in range(layer.num_outputs):
-            if layer.get_output(i).dtype in floats:
-                layer.set_output_type(i, trt.DataType.FLOAT)
+        float_outputs_to_fp32(network.get_layer(index))
     names = ", ".join(network.get_layer(i).name for i in selection.full + selection.output_only)
     LOG.info("FP32 layers: %d in FP32, %d more with FP32 outputs: %s", len(selection.full),
              len(selection.output_only), names)
