@@ -153,6 +153,7 @@ def test_int8_engine_from_folder_calibration(small_model, tmp_path):  # noqa: F8
     os.utime(path, ns=(0, 0))
     again = ensure_engine(small_model.onnx, spec, calibration=None, cache_dir=tmp_path, force=True)
     assert again == path and path.stat().st_mtime_ns != 0  # rebuilt from the saved table, no images
+    assert read_record(path).calibration == {"kind": "table", "path": str(tables[0])}
     int8 = TensorRTBackend(path)
     for batch in inputs():
         disparity, _ = int8.run_network(batch)

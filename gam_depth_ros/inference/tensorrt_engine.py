@@ -45,6 +45,7 @@ from gam_depth_ros.inference.engine_cache import (
     default_folders,
     engine_path,
     find_cached_engine,
+    read_record,
     writable_dir,
     write_record,
 )
@@ -61,8 +62,8 @@ if TYPE_CHECKING:
 
 LOG = logging.getLogger("gam_depth_ros.tensorrt")
 FIRST_BUILD_NOTE = (
-    "The first build takes minutes (roughly 3-15 min on a Jetson Orin, longer with INT8 calibration); "
-    "later starts load the cached engine in seconds"
+    "The first build takes minutes (roughly 3-10 min on a Jetson Orin Nano or NX, longer with INT8 "
+    "calibration); later starts load the cached engine in seconds"
 )
 INSTALL_HINT = "on Jetson install JetPack's python3-libnvinfer (see docs/jetson.md)"
 
@@ -192,7 +193,9 @@ def build_serialized_engine(
             )
         images = calibration.images() if calibration is not None else iter(())
         batches = CalibrationBatches(images, spec.input_height, spec.input_width)
-        calibrator = EntropyCalibrator(batches, table, torch.device("cuda", device_index))
+        # Given images always calibrate afresh (and replace the table); without, the table is used.
+        calibrator = EntropyCalibrator(batches, table, torch.device("cuda", device_index),
+                                       read_table=calibration is None)
         config.set_flag(trt.BuilderFlag.INT8)
         config.int8_calibrator = calibrator
     selection = select_fp32_layers(
@@ -240,6 +243,8 @@ def ensure_engine(
     env = env or current_environment(device_index)
     onnx_sha256 = file_sha256(onnx_path)
     cached, reasons = find_cached_engine(onnx_path, spec, env, onnx_sha256, default_folders(onnx_path, cache_dir))
+    if cached is not None and calibration is not None and read_record(cached).calibration != calibration.describe():
+        cached, reasons = None, ["calibrating with other images"]
     if cached is not None and not force:
         LOG.info("using cached TensorRT engine %s", cached)
         return cached
@@ -247,6 +252,9 @@ def ensure_engine(
     LOG.warning("building TensorRT engine %s (%s). %s.", target, "forced" if force else "; ".join(reasons),
                 FIRST_BUILD_NOTE)
     table = calibration_cache_path(onnx_path, onnx_sha256, spec.input_height, spec.input_width, target.parent)
+    calibration_record = None
+    if spec.precision == "int8":
+        calibration_record = calibration.describe() if calibration else {"kind": "table", "path": str(table)}
     timing = target.parent / f"{onnx_path.stem}.trt{env.tensorrt_version}.{env.gpu_slug}.{env.sm}.timing-cache"
     start = time.perf_counter()
     data = build_serialized_engine(onnx_path, spec, calibration, table, timing, device_index)
@@ -257,7 +265,7 @@ def ensure_engine(
         precision=spec.precision, input_shape=spec.input_shape, fp32_layers=spec.fp32_layers,
         obey_precision=spec.obey_precision, onnx_file=onnx_path.name, onnx_sha256=onnx_sha256,
         engine_bytes=len(data), model=asdict(metadata),
-        calibration=calibration.describe() if calibration is not None else None,
+        calibration=calibration_record,
         build_seconds=round(seconds, 1), built_at=datetime.datetime.now(datetime.timezone.utc).isoformat(),
     ))
     LOG.warning("TensorRT engine built in %.0f s: %s", seconds, target)

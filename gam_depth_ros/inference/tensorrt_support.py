@@ -53,8 +53,9 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
 
     TensorRT calls :meth:`get_batch` from the builder until it returns an empty list; each batch
     goes from a pinned host buffer into one device buffer that lives as long as the calibrator.
-    The resulting table is written to ``cache_path`` and read back by later builds, so a rebuild
-    (another TensorRT version, other FP32 layers) does not need the images again.
+    The resulting table is written to ``cache_path``; a later build with ``read_table`` uses it
+    instead of images, so a rebuild (another TensorRT version, other FP32 layers) does not need
+    the images again.
 
     Implicit-quantisation calibrators are deprecated since TensorRT 10.1 in favour of explicit
     (Q/DQ) quantisation but still work in TensorRT 10.x; the builder logs a deprecation warning.
@@ -67,13 +68,18 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
         Calibration table file (read if present, written after calibration).
     device:
         CUDA device of the engine.
+    read_table:
+        Offer an existing table at ``cache_path`` to TensorRT (which then skips the images).
     """
 
-    def __init__(self, batches: CalibrationBatches, cache_path: Path, device: torch.device) -> None:
+    def __init__(
+        self, batches: CalibrationBatches, cache_path: Path, device: torch.device, read_table: bool = True
+    ) -> None:
         trt.IInt8EntropyCalibrator2.__init__(self)
         self._batches = batches
         self._iterator: Iterator[np.ndarray] | None = None
         self.cache_path = cache_path
+        self.read_table = read_table
         self._device_input = torch.empty(batches.shape, dtype=torch.float32, device=device)
         self._host_input = torch.empty(batches.shape, dtype=torch.float32, pin_memory=True)
         self.batches_served = 0
@@ -100,7 +106,7 @@ class EntropyCalibrator(trt.IInt8EntropyCalibrator2):
     # The stubs declare a Buffer return; TensorRT's documentation (and binding) take None for
     # "no cache, calibrate from the images".
     def read_calibration_cache(self) -> bytes | None:  # type: ignore[override]
-        if self.cache_path.is_file():
+        if self.read_table and self.cache_path.is_file():
             LOG.info("INT8 calibration: using the table %s (delete it to recalibrate)", self.cache_path)
             return self.cache_path.read_bytes()
         return None
