@@ -8,7 +8,8 @@
    profile once per process), starts ``depth_node`` (threads as given, default parameters). The
    raw figure is ``backend.infer(frame, (480, 640))`` on the same frames with the same threads in
    the client process, alternating frame by frame with the node in the closed-loop modes (so
-   both see the same background load on a shared machine), and before + after the saturated mode:
+   both see the same background load on a shared machine; an untimed 50 ms pause separates
+   them), and before + after the saturated mode:
    - ``closed_depth_semantic``: a sensor-data (best-effort) camera publisher, as drivers use; the
      frame goes through the node once the raw inference of it here is done, and the next after
      depth and semantic of it arrived (a frame without outputs after 2 s is sent again and
@@ -47,6 +48,9 @@ ALL_OUTPUTS = ("depth", "depth/camera_info", "depth/colorized", "semantic", "sem
 LOST_TIMEOUT_S = 2.0  # a frame without outputs after this long counts as lost and is sent again
 MAX_TRIES = 3  # sends per frame before giving up on it
 MAX_LOST = 15  # losses before a closed-loop measurement stops early
+# Untimed pause between a raw and a node frame: ONNX Runtime's worker threads keep spinning for a
+# moment after a run, which would slow the other process's run that starts right after.
+SETTLE_S = 0.05
 
 
 def export_random_model(folder: Path, height: int = 288, width: int = 384) -> Path:
@@ -198,6 +202,7 @@ class Client:
             t0 = time.perf_counter()
             backend.infer(self.images[i % len(self.images)], (HEIGHT, WIDTH))
             raw_times.append(time.perf_counter() - t0)
+            self.spin_until(lambda: False, SETTLE_S)
             first_sent = time.monotonic()
             for attempt in range(MAX_TRIES):
                 sent = time.monotonic()
@@ -209,6 +214,7 @@ class Client:
                     break
                 lost += 1
             node_time += time.monotonic() - first_sent  # a frame given up on costs its waiting time
+            self.spin_until(lambda: False, SETTLE_S)
             if lost >= MAX_LOST:
                 break  # DDS loses this setting's frames; what was served is reported
         result = {"served": len(latencies), "lost": lost, **percentiles_ms(latencies or [np.nan])}

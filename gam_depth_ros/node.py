@@ -217,7 +217,9 @@ class DepthNode(Node):
         self.stats.add_latency("inference_ms", (time.perf_counter() - start) * 1e3)
         if self.params.debug_inference_delay > 0:
             time.sleep(self.params.debug_inference_delay)
+        start = time.perf_counter()
         self._publish(msg.header, rgb, prediction, active)
+        self.stats.add_latency("outputs_ms", (time.perf_counter() - start) * 1e3)
         self.stats.count("frames_out")
         self.stats.add_latency("node_latency_ms", (time.monotonic() - received) * 1e3)
         stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec

@@ -48,7 +48,7 @@ class LatestSlot:
 
 
 COUNTERS = ("frames_in", "frames_out", "dropped", "skipped_no_subscribers", "malformed", "errors")
-LATENCIES = ("inference_ms", "node_latency_ms", "end_to_end_ms")
+LATENCIES = ("inference_ms", "outputs_ms", "node_latency_ms", "end_to_end_ms")
 
 
 @dataclass
