@@ -100,6 +100,7 @@ def bench_raw(backend, frames: list[np.ndarray], count: int) -> dict:
 class Client:
     def __init__(self, node_name: str, frames: list[np.ndarray], reliable_camera: bool = False) -> None:
         import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
         from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data
         from sensor_msgs.msg import CameraInfo
@@ -122,6 +123,24 @@ class Client:
         self.info = CameraInfo(width=WIDTH, height=HEIGHT, k=[520.0, 0, 319.5, 0, 520.0, 239.5, 0, 0, 1])
         self.arrivals: dict[str, dict] = {}
         self.subscriptions: list = []
+        self.diagnostics: list[tuple[float, dict]] = []  # (arrival, values) of this node's statistics
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, 10)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name == f"{self.ns}/depth_node: inference":
+                self.diagnostics.append((time.monotonic(), {kv.key: kv.value for kv in status.values}))
+
+    def node_breakdown(self, start: float) -> dict:
+        """Median over the node's statistics periods since ``start`` of its own p50 figures (ms)."""
+        self.spin_until(lambda: False, 2.5)  # one more statistics period
+        periods = [values for arrival, values in self.diagnostics if arrival > start]
+        return {
+            name: float(
+                np.median([float(v[f"{name}_p50"]) for v in periods if f"{name}_p50" in v] or [np.nan])
+            )
+            for name in ("inference_ms", "outputs_ms", "node_latency_ms")
+        }
 
     def set_camera_qos(self, reliable: bool) -> None:
         """Camera publisher: sensor-data (best effort, keep last 1) or reliable keep last 1."""
@@ -198,6 +217,7 @@ class Client:
             key = self.publish(i)
             self.spin_until(lambda key=key: self.done(key), 10.0)
         raw_times, latencies, node_time, lost, pair_ratios = [], [], 0.0, 0, []
+        start = time.monotonic()
         for i in range(count):
             t0 = time.perf_counter()
             backend.infer(self.images[i % len(self.images)], (HEIGHT, WIDTH))
@@ -221,6 +241,7 @@ class Client:
         result["raw"] = {"fps": len(raw_times) / sum(raw_times), **percentiles_ms(raw_times)}
         result["fps"] = len(latencies) / node_time
         result["pair_ratio_median"] = float(np.median(pair_ratios)) if pair_ratios else float("nan")
+        result["node_breakdown_p50_ms"] = self.node_breakdown(start)
         return result
 
     def saturated(self, topics, seconds: float, rate_hz: float = 30.0) -> dict:
@@ -338,6 +359,13 @@ def main() -> int:
                 line += f"{node['p50_ms']:7.1f} {node['p99_ms']:7.1f} {node['lost']:5d}"
             pair = f"{node['pair_ratio_median']:.2f}" if "pair_ratio_median" in node else "-"
             print(f"{line}  {raw['p50_ms']:.0f}/{raw['p99_ms']:.0f}  {pair}")
+    print("node's own statistics (median of per-period p50, ms): inference / outputs / received -> published")
+    for dds, modes in results.items():
+        for mode, node in modes.items():
+            if "node_breakdown_p50_ms" in node:
+                b = node["node_breakdown_p50_ms"]
+                figures = f"{b['inference_ms']:7.1f} {b['outputs_ms']:7.1f} {b['node_latency_ms']:7.1f}"
+                print(f"{dds:<18} {mode:<38} {figures}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
     return 0
