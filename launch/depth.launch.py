@@ -10,7 +10,6 @@ driver should use it too.
 """
 
 # The repository's launch/ folder makes ruff take the ROS `launch` package for a first-party one.
-# ruff: noqa: I001
 import os
 
 from ament_index_python.packages import get_package_share_directory
