@@ -19,6 +19,7 @@ class ModelConfig:
     depth_scale: float = 1.0  # metres per network depth unit (relative depth -> metres)
     decoder_padding: str = "reflect"  # "reflect" (the paper) or "zero" (faster on CPU, see benchmarks)
     decoder_activation: str = "elu"  # "elu" (the paper) or "relu" (faster on CPU)
+    base_channels: int = 64  # encoder width: 64 = ResNet-18 (the paper), 32 = compact (1/4 parameters)
 
     def __post_init__(self) -> None:
         if not 0 < self.min_depth < self.max_depth:
@@ -31,5 +32,7 @@ class ModelConfig:
             raise ValueError(f"decoder_padding must be 'reflect' or 'zero', got {self.decoder_padding!r}")
         if self.decoder_activation not in ("elu", "relu"):
             raise ValueError(f"decoder_activation must be 'elu' or 'relu', got {self.decoder_activation!r}")
+        if self.base_channels < 16 or self.base_channels % 16:
+            raise ValueError(f"base_channels must be a positive multiple of 16, got {self.base_channels}")
         if self.depth_scale <= 0:
             raise ValueError(f"depth_scale must be positive, got {self.depth_scale}")

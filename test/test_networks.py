@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from gam_depth_ros.model_config import ModelConfig
 from gam_depth_ros.networks import GamDepthNet, ResNetEncoder, UNetDecoder
 from gam_depth_ros.networks.resnet import load_imagenet_weights
 
@@ -134,3 +135,14 @@ def test_fast_decoder_variant_has_the_same_weights_and_exports(tmp_path):
     assert "Pad" not in ops and "Elu" not in ops and "Relu" in ops
     with pytest.raises(ValueError, match="decoder_padding"):
         ModelConfig(decoder_padding="circular")
+
+
+def test_compact_variant_has_a_quarter_of_the_parameters_and_scaled_channels():
+    paper, compact = GamDepthNet(), GamDepthNet(base_channels=32)
+    count = lambda net: sum(p.numel() for p in net.parameters())  # noqa: E731
+    assert compact.encoder.channels == (32, 32, 64, 128, 256)
+    assert 0.2 < count(compact) / count(paper) < 0.3
+    disparity, logits = compact.eval()(torch.rand(2, 3, 64, 96))
+    assert disparity.shape == (2, 1, 64, 96) and logits.shape == (2, 40, 64, 96)
+    with pytest.raises(ValueError, match="multiple of 16"):
+        ModelConfig(base_channels=40)

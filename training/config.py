@@ -90,6 +90,7 @@ class NetworkConfig:
     depth_scales: tuple[int, ...] = (0, 1, 2, 3)  # disparity scales trained (0 = full resolution)
     residual_pose: bool = True  # MonoIndoor-style residual pose refinement after the first warp
     pose_scale: float = 0.01  # axis-angle and translation outputs are scaled by this
+    pose_base_channels: int = 64  # pose encoder width: 64 = ResNet-18 (the paper), 32 = compact, ~4x fewer FLOPs
     depth_imagenet_weights: str = ""  # torchvision resnet18 state dict file for the depth encoder, "" = random
     pose_imagenet_weights: str = ""  # same for the 6-channel pose encoder
     channels_last: bool = False  # channels-last memory format for the networks (pays on some hardware)

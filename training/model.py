@@ -42,15 +42,17 @@ class SelfSupervisedModel(nn.Module):
         Refine poses with the residual decoder.
     pose_scale:
         Output scale of the pose decoders.
+    pose_base_channels:
+        Width of the pose encoder (64 = ResNet-18).
     """
 
     def __init__(
         self, model_config: ModelConfig, frame_ids: tuple[int, ...], depth_scales: tuple[int, ...] = (0, 1, 2, 3),
-        residual_pose: bool = True, pose_scale: float = 0.01,
+        residual_pose: bool = True, pose_scale: float = 0.01, pose_base_channels: int = 64,
     ) -> None:
         super().__init__()
         self.depth_net = GamDepthNet.from_config(model_config, depth_scales=tuple(sorted(depth_scales)))
-        self.pose_net = PoseNetwork(residual=residual_pose, scale=pose_scale)
+        self.pose_net = PoseNetwork(residual=residual_pose, scale=pose_scale, base_channels=pose_base_channels)
         self.frame_ids = tuple(frame_ids)
         self.min_depth = model_config.min_depth
         self.max_depth = model_config.max_depth

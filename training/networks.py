@@ -57,11 +57,13 @@ class PoseNetwork(nn.Module):
         Build the residual decoder (MonoIndoor-style refinement). Both decoders share the encoder.
     scale:
         Output scale of both decoders.
+    base_channels:
+        Encoder width (64 = ResNet-18; ImageNet weights need it).
     """
 
-    def __init__(self, residual: bool = True, scale: float = 0.01) -> None:
+    def __init__(self, residual: bool = True, scale: float = 0.01, base_channels: int = 64) -> None:
         super().__init__()
-        self.encoder = ResNetEncoder(in_images=2)
+        self.encoder = ResNetEncoder(in_images=2, base_channels=base_channels)
         self.decoder = PoseDecoder(self.encoder.channels[-1], scale=scale)
         self.residual_decoder = PoseDecoder(self.encoder.channels[-1], scale=scale) if residual else None
 
@@ -70,7 +72,7 @@ class PoseNetwork(nn.Module):
         load_imagenet_weights(self.encoder, path)
 
     def encode(self, first: Tensor, second: Tensor) -> Tensor:
-        """Coarsest features ``[N,512,H/32,W/32]`` of the pairs ``first, second [N,3,H,W]`` (RGB in [0, 1])."""
+        """Coarsest features ``[N,8*base_channels,H/32,W/32]`` of the pairs ``first, second [N,3,H,W]`` (RGB in [0, 1])."""
         return self.encoder(torch.cat([first, second], dim=1))[-1]
 
     def forward(self, first: Tensor, second: Tensor) -> Tensor:

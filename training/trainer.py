@@ -62,7 +62,9 @@ def make_dataset(data: DataConfig, config: TrainingConfig, train: bool) -> Datas
 def build_model(config: TrainingConfig) -> SelfSupervisedModel:
     """The networks of a run, with ImageNet encoders when the config names weight files."""
     net = config.networks
-    model = SelfSupervisedModel(config.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale)
+    model = SelfSupervisedModel(
+        config.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale, net.pose_base_channels
+    )
     if net.depth_imagenet_weights:
         from gam_depth_ros.networks.resnet import load_imagenet_weights
 

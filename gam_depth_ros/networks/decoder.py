@@ -82,6 +82,8 @@ class UNetDecoder(nn.Module):
     padding, activation:
         ``"reflect"``/``"elu"`` as in the paper (default), or ``"zero"``/``"relu"`` for the faster
         variant; weights have the same names and shapes either way.
+    channels:
+        Channels of the five decoder stages, finest first (the paper: 16, 32, 64, 128, 256).
     """
 
     def __init__(
@@ -91,21 +93,22 @@ class UNetDecoder(nn.Module):
         scales: tuple[int, ...] = (0,),
         padding: str = "reflect",
         activation: str = "elu",
+        channels: tuple[int, ...] = DECODER_CHANNELS,
     ) -> None:
         super().__init__()
-        if len(encoder_channels) != 5:
-            raise ValueError(f"expected 5 encoder feature levels, got {len(encoder_channels)}")
+        if len(encoder_channels) != 5 or len(channels) != 5:
+            raise ValueError(f"expected 5 encoder and decoder levels, got {len(encoder_channels)} and {len(channels)}")
         if not scales or any(s not in range(4) for s in scales):
             raise ValueError(f"scales must be a non-empty subset of 0..3, got {scales}")
         self.scales = tuple(sorted(scales))
         stages = []
         for level in range(4, -1, -1):  # coarsest to finest
-            in_ch = encoder_channels[4] if level == 4 else DECODER_CHANNELS[level + 1]
+            in_ch = encoder_channels[4] if level == 4 else channels[level + 1]
             skip_ch = encoder_channels[level - 1] if level > 0 else 0
-            stages.append(UpStage(in_ch, skip_ch, DECODER_CHANNELS[level], padding, activation))
+            stages.append(UpStage(in_ch, skip_ch, channels[level], padding, activation))
         self.stages = nn.ModuleList(stages)
         self.heads = nn.ModuleList(
-            Conv3x3(DECODER_CHANNELS[s], out_channels, padding) for s in self.scales
+            Conv3x3(channels[s], out_channels, padding) for s in self.scales
         )
 
     def forward(self, features: list[Tensor]) -> list[Tensor]:

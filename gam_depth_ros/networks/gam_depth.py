@@ -6,7 +6,7 @@ import torch
 from torch import Tensor, nn
 
 from gam_depth_ros.classes import NUM_CLASSES
-from gam_depth_ros.networks.decoder import UNetDecoder
+from gam_depth_ros.networks.decoder import DECODER_CHANNELS, UNetDecoder
 from gam_depth_ros.networks.resnet import ResNetEncoder
 
 #: Input height and width must be multiples of this (five stride-2 stages).
@@ -25,6 +25,9 @@ class GamDepthNet(nn.Module):
     decoder_padding, decoder_activation:
         ``"reflect"``/``"elu"`` (the paper) or ``"zero"``/``"relu"`` (faster on CPU); see
         :class:`UNetDecoder`.
+    base_channels:
+        Encoder width (64 = ResNet-18, the paper). Decoder channels scale with it: 32 gives the
+        compact variant (encoder 32..256, decoders 8..128 channels, about 1/4 of the parameters).
     """
 
     def __init__(
@@ -33,17 +36,20 @@ class GamDepthNet(nn.Module):
         depth_scales: tuple[int, ...] = (0,),
         decoder_padding: str = "reflect",
         decoder_activation: str = "elu",
+        base_channels: int = 64,
     ):
         super().__init__()
-        self.encoder = ResNetEncoder(in_images=1)
-        variant = {"padding": decoder_padding, "activation": decoder_activation}
+        self.encoder = ResNetEncoder(in_images=1, base_channels=base_channels)
+        decoder_channels = tuple(c * base_channels // 64 for c in DECODER_CHANNELS)
+        variant = {"padding": decoder_padding, "activation": decoder_activation, "channels": decoder_channels}
         self.depth_decoder = UNetDecoder(self.encoder.channels, 1, depth_scales, **variant)
         self.semantic_decoder = UNetDecoder(self.encoder.channels, num_classes, (0,), **variant)
 
     @classmethod
     def from_config(cls, config, depth_scales: tuple[int, ...] = (0,)) -> GamDepthNet:
         """Build the network a :class:`~gam_depth_ros.model_config.ModelConfig` describes."""
-        return cls(config.num_classes, depth_scales, config.decoder_padding, config.decoder_activation)
+        return cls(config.num_classes, depth_scales, config.decoder_padding, config.decoder_activation,
+                   config.base_channels)
 
     def forward_multiscale(self, image: Tensor) -> tuple[list[Tensor], Tensor]:
         """Disparity at every configured scale and semantic logits at full resolution.

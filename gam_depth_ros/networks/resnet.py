@@ -59,26 +59,33 @@ class ResNetEncoder(nn.Module):
     in_images:
         Number of RGB images stacked along channels (1 for depth, 2 for the pose encoder, whose
         first convolution then takes 6 channels).
+    base_channels:
+        Width of the first stage; the stages have (b, b, 2b, 4b, 8b) channels. 64 is ResNet-18 (the
+        paper; ImageNet weights load only into this width); 32 is the compact variant with about a
+        quarter of the parameters and FLOPs.
     """
 
-    channels = RESNET18_CHANNELS
-
-    def __init__(self, in_images: int = 1) -> None:
+    def __init__(self, in_images: int = 1, base_channels: int = 64) -> None:
         super().__init__()
+        if base_channels < 8 or base_channels % 8:
+            raise ValueError(f"base_channels must be a positive multiple of 8, got {base_channels}")
         self.in_images = in_images
+        b = base_channels
+        #: Channels of the five feature levels, finest first.
+        self.channels = (b, b, 2 * b, 4 * b, 8 * b)
         mean = torch.tensor(IMAGENET_MEAN * in_images).view(1, -1, 1, 1)
         std = torch.tensor(IMAGENET_STD * in_images).view(1, -1, 1, 1)
         # Not persistent: the state dict must stay key-for-key equal to torchvision's.
         self.register_buffer("input_mean", mean, persistent=False)
         self.register_buffer("input_std", std, persistent=False)
-        self.conv1 = nn.Conv2d(3 * in_images, 64, 7, 2, 3, bias=False)
-        self.bn1 = nn.BatchNorm2d(64)
+        self.conv1 = nn.Conv2d(3 * in_images, b, 7, 2, 3, bias=False)
+        self.bn1 = nn.BatchNorm2d(b)
         self.relu = nn.ReLU(inplace=True)
         self.maxpool = nn.MaxPool2d(3, 2, 1)
-        self.layer1 = _make_layer(64, 64, 1)
-        self.layer2 = _make_layer(64, 128, 2)
-        self.layer3 = _make_layer(128, 256, 2)
-        self.layer4 = _make_layer(256, 512, 2)
+        self.layer1 = _make_layer(b, b, 1)
+        self.layer2 = _make_layer(b, 2 * b, 2)
+        self.layer3 = _make_layer(2 * b, 4 * b, 2)
+        self.layer4 = _make_layer(4 * b, 8 * b, 2)
         self._init_weights()
 
     def _init_weights(self) -> None:
@@ -100,8 +107,8 @@ class ResNetEncoder(nn.Module):
         Returns
         -------
         list[Tensor]
-            Five feature maps, finest first: [B,64,H/2,W/2], [B,64,H/4,W/4], [B,128,H/8,W/8],
-            [B,256,H/16,W/16], [B,512,H/32,W/32].
+            Five feature maps, finest first (``self.channels``; ResNet-18: 64, 64, 128, 256, 512):
+            [B,c0,H/2,W/2], [B,c1,H/4,W/4], [B,c2,H/8,W/8], [B,c3,H/16,W/16], [B,c4,H/32,W/32].
         """
         x = (image - self.input_mean) / self.input_std
         f0 = self.relu(self.bn1(self.conv1(x)))
