@@ -260,3 +260,19 @@ def test_validation_runs_each_epoch_through_the_metrics_module(tmp_path):
     assert 0 < result.validation["abs_rel"] < 10 and 0 <= result.validation["delta1"] <= 1
     header, row = (tmp_path / "val_log.csv").read_text().splitlines()
     assert header.startswith("step,epoch,abs_rel") and row.startswith("1,1,")
+
+
+def test_init_checkpoint_starts_a_fine_tuning_run_from_trained_weights(tmp_path):
+    from gam_depth_ros.checkpoint import CheckpointError
+    from training.trainer import Trainer, build_model
+
+    first = Trainer(tiny_config(tmp_path / "a", "train.max_steps=1", "data.options={num_samples: 2, seed: 0}")).fit()
+    saved = load_checkpoint(first.checkpoint)
+    model = build_model(tiny_config(tmp_path / "b", f"networks.init_checkpoint={first.checkpoint}"))
+    for key, value in model.depth_net.state_dict().items():
+        assert torch.equal(value, saved.state_dict[key]), key
+    for key, value in model.pose_net.state_dict().items():
+        assert torch.equal(value, saved.extra["pose"][key]), key
+    with pytest.raises(CheckpointError, match="do not fit"):
+        build_model(tiny_config(tmp_path / "c", f"networks.init_checkpoint={first.checkpoint}",
+                                "model.base_channels=32"))

@@ -139,6 +139,39 @@ def load_training_checkpoint(path: str | Path, model, optimizer=None, scheduler=
                        int(extra.get("nan_steps", 0)), checkpoint.training_config)
 
 
+def init_from_checkpoint(model, path: str | Path) -> None:
+    """Fine-tuning start: copy a checkpoint's network weights into ``model`` (a ``SelfSupervisedModel``).
+
+    The depth/semantic network always loads (its ``ModelConfig`` architecture fields must match the
+    run's; the input size may differ, weights do not depend on it); the pose network loads when the
+    file is a training checkpoint that holds one, else it keeps its initialisation. Optimiser,
+    schedule and counters are not taken: that is ``--resume``.
+
+    Raises
+    ------
+    gam_depth_ros.checkpoint.CheckpointError
+        Unreadable file or weights that do not fit the run's networks, naming the file.
+    """
+    from gam_depth_ros.checkpoint import CheckpointError
+
+    checkpoint = load_checkpoint(path)
+    expected = model.depth_net.state_dict()
+    state = {k: v for k, v in checkpoint.state_dict.items() if k in expected}  # extra depth heads dropped
+    # Depth heads of scales the file lacks (an exported single-scale model) keep their initialisation.
+    missing = sorted(k for k in set(expected) - set(state) if not k.startswith("depth_decoder.heads."))
+    mismatched = sorted(k for k, v in state.items() if tuple(v.shape) != tuple(expected[k].shape))
+    if missing or mismatched:
+        raise CheckpointError(f"{path}: weights do not fit this run's networks (missing {missing[:3]}, "
+                              f"shape mismatch {mismatched[:3]}); check model.base_channels and num_classes")
+    model.depth_net.load_state_dict(state, strict=False)
+    if "pose" in checkpoint.extra:
+        try:
+            model.pose_net.load_state_dict(checkpoint.extra["pose"])
+        except RuntimeError as error:  # missing/unexpected keys or shapes
+            raise CheckpointError(f"{path}: pose weights do not fit this run's pose network "
+                                  f"({str(error).splitlines()[0]}); check networks.pose_base_channels") from error
+
+
 def _prune(folder: Path, keep: int) -> None:
     found = sorted((int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.fullmatch(p.name)))
     for _, old in found[:-keep]:

@@ -93,6 +93,7 @@ class NetworkConfig:
     pose_base_channels: int = 64  # pose encoder width: 64 = ResNet-18 (the paper), 32 = compact, ~4x fewer FLOPs
     depth_imagenet_weights: str = ""  # torchvision resnet18 state dict file for the depth encoder, "" = random
     pose_imagenet_weights: str = ""  # same for the 6-channel pose encoder
+    init_checkpoint: str = ""  # fine-tuning: start from this checkpoint's weights (fresh optimiser/counters)
     channels_last: bool = False  # channels-last memory format for the networks (pays on some hardware)
 
     def __post_init__(self) -> None:

@@ -72,7 +72,7 @@ class PoseNetwork(nn.Module):
         load_imagenet_weights(self.encoder, path)
 
     def encode(self, first: Tensor, second: Tensor) -> Tensor:
-        """Coarsest features ``[N,8*base_channels,H/32,W/32]`` of the pairs ``first, second [N,3,H,W]`` (RGB in [0, 1])."""
+        """Coarsest features ``[N,8*base_channels,H/32,W/32]`` of pairs ``first, second [N,3,H,W]`` (RGB, 0..1)."""
         return self.encoder(torch.cat([first, second], dim=1))[-1]
 
     def forward(self, first: Tensor, second: Tensor) -> Tensor:

@@ -19,7 +19,12 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, Dataset
 
 from training import losses
-from training.checkpointing import latest_checkpoint, load_training_checkpoint, save_training_checkpoint
+from training.checkpointing import (
+    init_from_checkpoint,
+    latest_checkpoint,
+    load_training_checkpoint,
+    save_training_checkpoint,
+)
 from training.config import DataConfig, TrainingConfig, save_training_config
 from training.distributed import DistInfo, all_true, barrier
 from training.logging_utils import RunLogger, image_grids, progress
@@ -71,6 +76,8 @@ def build_model(config: TrainingConfig) -> SelfSupervisedModel:
         load_imagenet_weights(model.depth_net.encoder, net.depth_imagenet_weights)
     if net.pose_imagenet_weights:
         model.pose_net.load_imagenet(net.pose_imagenet_weights)
+    if net.init_checkpoint:
+        init_from_checkpoint(model, net.init_checkpoint)
     return model
 
 
