@@ -4,7 +4,9 @@ The graph takes ``image`` [1,3,H,W] float RGB in [0,1] and returns ``disparity``
 ``semantic`` [1,H,W] uint8 class ids (argmax inside the graph, so a runtime copies 1 byte per
 pixel instead of 40 floats); ``--semantic-logits`` adds ``semantic_logits`` [1,C,H,W]. Static
 shapes, as TensorRT prefers. After writing, the file is checked with ``onnx.checker`` and run in
-ONNX Runtime against torch; a mismatch is an error.
+ONNX Runtime against torch; a mismatch is an error. ``--fp16-weights`` stores the weights as
+float16 (half the file, float32 compute; :mod:`gam_depth_ros.onnx_weights`) and checks parity with
+the looser float16 tolerances.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ LOG = logging.getLogger("gam_depth_ros.export")
 DEFAULT_OPSET = 17
 MAX_DISPARITY_DIFF = 1e-4
 MIN_LABEL_AGREEMENT = 0.999
+#: Parity with float16-stored weights: rounding every weight to 11 bits moves outputs a little.
+FP16_MAX_DISPARITY_DIFF = 5e-3
+FP16_MIN_LABEL_AGREEMENT = 0.99
 
 
 class ExportError(RuntimeError):
@@ -81,10 +86,19 @@ class ParityReport:
 
     max_disparity_diff: float
     label_agreement: float
+    fp16_weights: bool = False
+
+    @property
+    def limits(self) -> tuple[float, float]:
+        """(max disparity difference, min label agreement) this export must meet."""
+        if self.fp16_weights:
+            return FP16_MAX_DISPARITY_DIFF, FP16_MIN_LABEL_AGREEMENT
+        return MAX_DISPARITY_DIFF, MIN_LABEL_AGREEMENT
 
     @property
     def ok(self) -> bool:
-        return self.max_disparity_diff <= MAX_DISPARITY_DIFF and self.label_agreement >= MIN_LABEL_AGREEMENT
+        max_diff, min_agreement = self.limits
+        return self.max_disparity_diff <= max_diff and self.label_agreement >= min_agreement
 
 
 def export_onnx(
@@ -93,6 +107,7 @@ def export_onnx(
     metadata: ModelMetadata,
     opset: int = DEFAULT_OPSET,
     semantic_logits: bool = False,
+    fp16_weights: bool = False,
 ) -> ModelMetadata:
     """Export ``model`` (a ``GamDepthNet`` in eval mode) to ``output`` and write its metadata.
 
@@ -113,6 +128,10 @@ def export_onnx(
             opset_version=opset, dynamo=False, do_constant_folding=True,
         )
     onnx.checker.check_model(str(output), full_check=True)
+    if fp16_weights:
+        from gam_depth_ros.onnx_weights import store_weights_as_float16
+
+        store_weights_as_float16(output)
     metadata = replace(
         metadata,
         input_name="image",
@@ -120,6 +139,7 @@ def export_onnx(
         semantic_output="semantic",
         semantic_logits_output="semantic_logits" if semantic_logits else None,
         opset=opset,
+        weights_dtype="float16" if fp16_weights else "float32",
         exporter={"gam_depth_ros": __version__, "torch": torch.__version__, "onnx": onnx.__version__},
     )
     write_metadata(output, metadata)
@@ -151,7 +171,7 @@ def verify_onnx(model, onnx_path: str | Path, metadata: ModelMetadata) -> Parity
         worst_diff = max(worst_diff, float(np.abs(disparity_o - disparity_t.numpy()).max()))
         agree += int((labels_o == labels_t).sum())
         total += labels_t.size
-    return ParityReport(worst_diff, agree / total)
+    return ParityReport(worst_diff, agree / total, metadata.weights_dtype == "float16")
 
 
 def export_checkpoint(
@@ -161,6 +181,7 @@ def export_checkpoint(
     width: int | None = None,
     opset: int = DEFAULT_OPSET,
     semantic_logits: bool = False,
+    fp16_weights: bool = False,
 ) -> tuple[ModelMetadata, ParityReport]:
     """Load, export, verify. Raises :class:`ExportError` if parity fails (the files are removed)."""
     checkpoint = load_checkpoint(checkpoint_path)
@@ -180,14 +201,15 @@ def export_checkpoint(
         source_checkpoint_sha256=file_sha256(checkpoint_path),
         training_config=checkpoint.training_config,
     )
-    metadata = export_onnx(model, output, metadata, opset, semantic_logits)
+    metadata = export_onnx(model, output, metadata, opset, semantic_logits, fp16_weights)
     report = verify_onnx(model, output, metadata)
     if not report.ok:
+        max_diff, min_agreement = report.limits
         Path(output).unlink(missing_ok=True)
         Path(output).with_suffix(".json").unlink(missing_ok=True)
         raise ExportError(
             f"{output}: ONNX Runtime disagrees with torch (max disparity diff {report.max_disparity_diff:.2e} "
-            f"> {MAX_DISPARITY_DIFF:g} or label agreement {report.label_agreement:.5f} < {MIN_LABEL_AGREEMENT}); "
+            f"> {max_diff:g} or label agreement {report.label_agreement:.5f} < {min_agreement}); "
             "the export was removed"
         )
     return metadata, report
@@ -201,13 +223,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--width", type=int, help="network input width (default: the checkpoint's)")
     parser.add_argument("--opset", type=int, default=DEFAULT_OPSET, help=f"ONNX opset (>= 17, default {DEFAULT_OPSET})")
     parser.add_argument("--semantic-logits", action="store_true", help="also output semantic_logits [1,C,H,W]")
+    parser.add_argument("--fp16-weights", action="store_true",
+                        help="store weights as float16 (half the file; compute stays float32)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     if args.opset < 17:
         parser.error("--opset must be at least 17")
     try:
         metadata, report = export_checkpoint(
-            args.checkpoint, args.output, args.height, args.width, args.opset, args.semantic_logits
+            args.checkpoint, args.output, args.height, args.width, args.opset, args.semantic_logits,
+            args.fp16_weights,
         )
     except (CheckpointError, ExportError) as error:
         LOG.error("export failed: %s", error)

@@ -43,6 +43,7 @@ class ModelMetadata:
     source_checkpoint_sha256: str | None = None
     training_config: dict[str, Any] | None = None
     opset: int | None = None
+    weights_dtype: str = "float32"  # storage of the weights in the file (float16: cast to float32 at load)
     exporter: dict[str, str] = field(default_factory=dict)
     format: str = METADATA_FORMAT
 

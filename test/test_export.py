@@ -128,3 +128,17 @@ def test_checkpoint_round_trip_and_atomic_write(tmp_path):
     torch.save({"model": state, "model_config": {"height": 64, "colour": "red"}}, bad_config)
     with pytest.raises(CheckpointError, match="bad.pt.*unknown key"):
         load_checkpoint(bad_config)
+
+
+def test_fp16_weights_halve_the_file_and_stay_close_to_torch(small_model, tmp_path):  # noqa: F811
+    output = tmp_path / "half.onnx"
+    metadata, report = export_checkpoint(small_model.checkpoint, output, fp16_weights=True)
+    assert metadata.weights_dtype == "float16" and read_metadata(output).weights_dtype == "float16"
+    assert output.stat().st_size < 0.55 * small_model.onnx.stat().st_size
+    assert report.ok and report.fp16_weights
+    assert 0 < report.max_disparity_diff < 5e-3  # rounded weights: a small, non-zero difference
+    graph = onnx.load(str(output)).graph
+    stored = {init.name: init.data_type for init in graph.initializer}
+    assert onnx.TensorProto.FLOAT16 in stored.values()
+    assert {i.elem_type for i in (o.type.tensor_type for o in graph.output)} <= {onnx.TensorProto.FLOAT,
+                                                                                   onnx.TensorProto.UINT8}
