@@ -1,0 +1,91 @@
+"""Package a trained checkpoint as the shipped demo model (``models/demo/``), within 20 MB.
+
+Writes, from a training checkpoint:
+
+- ``gam_depth_demo.safetensors``: the depth + semantic network's weights in float16 (the start
+  point for fine-tuning, ``networks.init_checkpoint``), its ``ModelConfig`` and training config;
+- ``gam_depth_demo.onnx`` + ``gam_depth_demo.json``: exported from those float16-rounded weights
+  with ``--fp16-weights`` (float16 storage, float32 compute), verified against torch.
+
+With ``--heldout DIR`` (a folder of generated sequence folders) it scores the float32 checkpoint
+and the shipped ONNX model on the same held-out frames, so the cost of the compression is a
+measured number. Usage::
+
+    .venv/bin/python scripts/package_demo_model.py --checkpoint runs/demo/checkpoints/step_N.pt \\
+        --heldout output/demo_training/heldout
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gam_depth_ros.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
+from gam_depth_ros.export import export_checkpoint  # noqa: E402
+from gam_depth_ros.inference import create_backend  # noqa: E402
+from training.data.eval_sets import FolderEvalSet  # noqa: E402
+from training.evaluate import backend_predictor, evaluate_items  # noqa: E402
+
+MAX_TOTAL_BYTES = 20 * 1024 * 1024
+STEM = "gam_depth_demo"
+
+
+def heldout_items(folder: Path, per_sequence: int):
+    """Evenly spaced frames with depth (and labels) of every sequence folder under ``folder``."""
+    for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
+        frames = FolderEvalSet(intrinsics.parent)
+        step = max(1, len(frames) // per_sequence)
+        for index in range(0, len(frames), step)[:per_sequence]:
+            yield frames[index]
+
+
+def score(model_path: Path, backend: str, heldout: Path, per_sequence: int) -> dict:
+    runner = create_backend(backend, model_path, threads=2)
+    return evaluate_items(backend_predictor(runner, 1.0), heldout_items(heldout, per_sequence))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help="training checkpoint (.pt)")
+    parser.add_argument("--output-dir", type=Path, default=REPO / "models" / "demo")
+    parser.add_argument("--heldout", type=Path, help="folder of held-out sequence folders to score on")
+    parser.add_argument("--per-sequence", type=int, default=10, help="held-out frames per sequence")
+    args = parser.parse_args(argv)
+
+    checkpoint = load_checkpoint(args.checkpoint)
+    net = build_model(checkpoint)  # single-scale network: the extra training heads are dropped
+    half = {k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}
+    args.output_dir.mkdir(parents=True, exist_ok=True)
+    weights = save_checkpoint(args.output_dir / f"{STEM}.safetensors", half, checkpoint.model_config,
+                              checkpoint.training_config)
+    onnx_path = args.output_dir / f"{STEM}.onnx"
+    _, report = export_checkpoint(weights, onnx_path, fp16_weights=True)
+    files = [weights, onnx_path, onnx_path.with_suffix(".json")]
+    total = sum(f.stat().st_size for f in files)
+    for f in files:
+        print(f"{f.relative_to(REPO) if f.is_relative_to(REPO) else f}: {f.stat().st_size / 1e6:.2f} MB")
+    print(f"total {total / 1e6:.2f} MB; ONNX vs torch: max disparity diff {report.max_disparity_diff:.2e}, "
+          f"labels agree {100 * report.label_agreement:.3f} %")
+    if total > MAX_TOTAL_BYTES:
+        print(f"error: the demo model is {total / 2**20:.1f} MiB, over the 20 MiB budget", file=sys.stderr)
+        return 1
+    if args.heldout:
+        full = score(args.checkpoint, "torch", args.heldout, args.per_sequence)
+        shipped = score(onnx_path, "onnxruntime", args.heldout, args.per_sequence)
+        summary = {name: {"images": r["images"], **r["depth"], **r.get("semantic", {})}
+                   for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped))}
+        print(json.dumps(summary, indent=2))
+        cost = shipped["depth"]["abs_rel"] - full["depth"]["abs_rel"]
+        print(f"compression cost: AbsRel {full['depth']['abs_rel']:.4f} -> {shipped['depth']['abs_rel']:.4f} "
+              f"({cost:+.4f}); delta1 {full['depth']['delta1']:.4f} -> {shipped['depth']['delta1']:.4f}")
+        (args.output_dir / "heldout_scores.json").write_text(json.dumps(summary, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
