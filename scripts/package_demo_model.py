@@ -9,7 +9,9 @@ Writes, from a training checkpoint:
 
 With ``--heldout DIR`` (a folder of generated sequence folders) it scores the float32 checkpoint
 and the shipped ONNX model on the same held-out frames, so the cost of the compression is a
-measured number. Usage::
+measured number, and draws ``docs/images/demo_model_heldout.png`` (per row: image | predicted
+depth | ground-truth depth | predicted labels | ground-truth labels; depth colours share one
+range per row, the prediction median-scaled to the ground truth). Usage::
 
     .venv/bin/python scripts/package_demo_model.py --checkpoint runs/demo/checkpoints/step_N.pt \\
         --heldout output/demo_training/heldout
@@ -25,7 +27,11 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
+from PIL import Image  # noqa: E402
+
 from gam_depth_ros.checkpoint import build_model, load_checkpoint, save_checkpoint  # noqa: E402
+from gam_depth_ros.colorize import colorize_depth, colorize_labels  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -47,6 +53,25 @@ def heldout_items(folder: Path, per_sequence: int):
 def score(model_path: Path, backend: str, heldout: Path, per_sequence: int) -> dict:
     runner = create_backend(backend, model_path, threads=2)
     return evaluate_items(backend_predictor(runner, 1.0), heldout_items(heldout, per_sequence))
+
+
+def draw_heldout_figure(model_path: Path, heldout: Path, output: Path, rows: int = 4) -> None:
+    """Montage of the shipped model on ``rows`` held-out frames, one from each sequence."""
+    runner = create_backend("onnxruntime", model_path, threads=2)
+    lines = []
+    for item in list(heldout_items(heldout, 1))[:rows]:
+        prediction = runner.infer(item.rgb, output_size=item.rgb.shape[:2])
+        valid = np.isfinite(item.depth_m) & (item.depth_m > 0)
+        depth = prediction.depth * np.median(item.depth_m[valid]) / np.median(prediction.depth[valid])
+        lo, hi = np.percentile(item.depth_m[valid], [1, 99])
+        panels = [item.rgb, colorize_depth(depth, lo, hi), colorize_depth(item.depth_m, lo, hi),
+                  colorize_labels(prediction.labels)]
+        if item.labels is not None:
+            panels.append(colorize_labels(item.labels))
+        lines.append(np.concatenate(panels, axis=1))
+    output.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(np.concatenate(lines, axis=0)).save(output)
+    print(f"wrote {output}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -84,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"compression cost: AbsRel {full['depth']['abs_rel']:.4f} -> {shipped['depth']['abs_rel']:.4f} "
               f"({cost:+.4f}); delta1 {full['depth']['delta1']:.4f} -> {shipped['depth']['delta1']:.4f}")
         (args.output_dir / "heldout_scores.json").write_text(json.dumps(summary, indent=2) + "\n")
+        draw_heldout_figure(onnx_path, args.heldout, REPO / "docs" / "images" / "demo_model_heldout.png")
     return 0
 
 
