@@ -13,7 +13,8 @@ Each set is a sequence of :class:`EvalItem` already cut to the protocol's evalua
   folder sorted by path, or the files listed in a split file (one relative path a line).
 - ``scannet`` / ``interiornet``: a split file with one ``<rgb path> <depth png path>`` pair a line,
   relative to the data root (default: the split file's folder); depth PNGs in millimetres.
-- ``folder``: an image-sequence folder (:mod:`training.data.folder`) whose frames have ``depth/``.
+- ``folder``: an image-sequence folder (:mod:`training.data.folder`) whose frames have ``depth/``,
+  or a folder of such sequence folders.
 
 NYUv2 images (``nyu_mat`` and ``nyu_h5`` at 640 x 480) are cut to rows 44:471, cols 40:601 (the
 standard crop, 561 x 427) for the network input and the ground truth alike; the other sets are
@@ -31,7 +32,7 @@ from typing import Any
 import numpy as np
 
 from training.data.common import DataError, read_depth, read_label_png, read_rgb
-from training.data.folder import list_frames
+from training.data.folder import list_frames, sequence_folders
 from training.data.sample import VOID_LABEL
 
 NYU_EVAL_CROP = (44, 471, 40, 601)  # rows 44:471, cols 40:601 of a 480 x 640 image
@@ -287,4 +288,21 @@ def make_eval_set(dataset: str, path: str | Path, split_file: str | Path | None 
         if not split_file:
             raise DataError(f"{dataset} needs a split file of '<rgb> <depth png>' pairs")
         return PairListSet(split_file, options.get("root") or path or None, options.get("depth_png_scale", 1000.0))
-    return FolderEvalSet(path, **options)
+    sets = [FolderEvalSet(folder, **options) for folder in sequence_folders(path)]
+    return sets[0] if len(sets) == 1 else SequenceCollection(sets)
+
+
+class SequenceCollection(Sequence):
+    """The frames of several :class:`FolderEvalSet` in order, named ``<sequence>/<frame>`` (read lazily)."""
+
+    def __init__(self, sets: list[FolderEvalSet]) -> None:
+        self.index = [(s, i) for s in sets for i in range(len(s))]
+
+    def __len__(self) -> int:
+        return len(self.index)
+
+    def __getitem__(self, i: int) -> EvalItem:
+        folder_set, j = self.index[i]
+        item = folder_set[j]
+        item.name = f"{folder_set.path.name}/{item.name}"
+        return item

@@ -21,6 +21,10 @@ Layout (``data.path``)::
     distortion: [k1, k2, p1, p2, k3]   # optional plumb_bob coefficients; frames are undistorted
     crop: 0                    # optional, pixels removed from every side after undistortion
 
+``data.path`` may also be a folder of such sequence folders (e.g. the output of
+``training.synthetic.generate``): the dataset is their concatenation, a sample never spans two
+sequences, and each sequence uses its own ``labels/``, ``depth/`` and ``structure/``.
+
 A sample is frame t (the target) with frames t + stride * offset for the other ``frame_ids``; every
 t whose frames all exist is a sample. Labels and depth may have the image size (cropped like the
 image; depth is taken as registered to the undistorted image) or the cropped size. Keys of side
@@ -39,6 +43,7 @@ from typing import Any
 import numpy as np
 import torch
 import yaml
+from torch.utils.data import ConcatDataset, Dataset
 
 from training.config import AugmentConfig
 from training.data.common import (
@@ -96,6 +101,23 @@ def list_frames(folder: Path) -> list[Path]:
     return frames
 
 
+def sequence_folders(path: str | Path) -> list[Path]:
+    """``[path]`` for a sequence folder (it has ``intrinsics.yaml``), else its sub-folders that have one.
+
+    Raises
+    ------
+    DataError
+        Neither: the message names the folder.
+    """
+    path = Path(path)
+    if (path / INTRINSICS_FILE).is_file():
+        return [path]
+    folders = sorted(p.parent for p in path.glob(f"*/{INTRINSICS_FILE}")) if path.is_dir() else []
+    if not folders:
+        raise DataError(f"{path}: neither a sequence folder ({INTRINSICS_FILE} inside) nor a folder of them")
+    return folders
+
+
 class FolderDataset(FrameDataset):
     """Samples of consecutive frames of an image-sequence folder (see the module docstring)."""
 
@@ -138,11 +160,21 @@ class FolderDataset(FrameDataset):
         self.K = resized_intrinsics(cam["fx"], cam["fy"], cx, cy, width / prep_w, height / prep_h)
 
     @classmethod
-    def from_config(cls, data, frame_ids, height: int, width: int, train: bool) -> FolderDataset:
-        """Build from a :class:`training.config.DataConfig` (augmentation only when ``train``)."""
+    def from_config(cls, data, frame_ids, height: int, width: int, train: bool) -> Dataset:
+        """Build from a :class:`training.config.DataConfig` (augmentation only when ``train``).
+
+        A folder of sequence folders (:func:`sequence_folders`) gives their concatenation.
+        """
         options = dict(data.options)
         check_options("folder", options, OPTIONS)
-        return cls(data.path, tuple(frame_ids), height, width, augment=data.augment if train else None, **options)
+        augment = data.augment if train else None
+        folders = sequence_folders(data.path)
+        if folders == [Path(data.path)]:
+            return cls(data.path, tuple(frame_ids), height, width, augment=augment, **options)
+        shared = sorted(k for k in ("labels_dir", "structure_dir", "depth_dir") if k in options)
+        if shared:
+            raise DataError(f"{data.path}: {shared} cannot be set for a folder of sequences (each uses its own)")
+        return ConcatDataset([cls(f, tuple(frame_ids), height, width, augment=augment, **options) for f in folders])
 
     def __len__(self) -> int:
         return len(self.targets)

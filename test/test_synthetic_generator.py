@@ -1,0 +1,128 @@
+"""The synthetic indoor video generator: determinism, exact geometry, poses, bags, folders, label noise."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from training.synthetic.generate import FRAME_ID, TOPICS, render_sequence, write_bag, write_folder
+from training.synthetic.label_noise import degrade_labels
+from training.synthetic.room import Room, intrinsics, render
+from training.synthetic.scene import FLOOR_Y, random_scene
+from training.synthetic.trajectory import FPS, rotation, trajectory
+
+H, W = 48, 64
+
+
+def test_sequences_are_a_pure_function_of_seed_and_index():
+    a = render_sequence(3, 1, 4, H, W, "handheld", label_noise="light")
+    b = render_sequence(3, 1, 4, H, W, "handheld", label_noise="light")
+    c = render_sequence(4, 1, 4, H, W, "handheld", label_noise="light")
+    for key in ("images", "depth", "labels", "noisy_labels"):
+        np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
+    assert not np.array_equal(a.images, c.images)
+    assert a.images.shape == (4, H, W, 3) and a.depth.dtype == np.float32 and a.labels.dtype == np.uint8
+
+
+def test_far_wall_depth_equals_the_analytic_distance():
+    room = Room((-3.0, -1.5, -1.0), (3.0, FLOOR_Y, 6.0), (0.8, 0.8, 0.8), (0.5, 0.4, 0.3), (0.9, 0.9, 0.9))
+    K = intrinsics(W, H, 60.0)
+    R, t = rotation(0.2, -0.1), np.array([0.3, 0.1, 0.5])
+    view = render(room, K, R, t, W, H)
+    v, u = np.mgrid[:H, :W]
+    rays_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones((H, W))], -1)
+    rays_world = rays_cam @ R.T
+    along = (6.0 - t[2]) / rays_world[..., 2]  # ray parameter = camera z of the hit on the plane z = 6
+    hit = t + rays_world * along[..., None]
+    on_far_wall = (np.abs(hit[..., 0]) < 2.95) & (hit[..., 1] > -1.45) & (hit[..., 1] < FLOOR_Y - 0.05)
+    assert on_far_wall.sum() > 100
+    np.testing.assert_allclose(view.depth[on_far_wall], along[on_far_wall], rtol=1e-5)
+    assert (view.labels[on_far_wall] == 0).all()  # wall
+
+
+def test_camera_motion_between_frames_matches_the_written_poses():
+    seq = render_sequence(0, 1, 6, H, W, "handheld")
+    K, inv_K = seq.K, np.linalg.inv(seq.K)
+    v, u = np.mgrid[:H, :W]
+    pixels = np.stack([u, v, np.ones_like(u)], -1).reshape(-1, 3).astype(float)
+    for i in range(5):
+        (R0, t0), (R1, t1) = seq.poses[i], seq.poses[i + 1]
+        world = (pixels @ inv_K.T) * seq.depth[i].reshape(-1, 1) @ R0.T + t0
+        cam1 = (world - t1) @ R1  # R1.T @ (x - t1), row vectors
+        proj = cam1 @ K.T
+        u1, v1 = proj[:, 0] / proj[:, 2], proj[:, 1] / proj[:, 2]
+        inside = (cam1[:, 2] > 0.1) & (u1 > 0) & (u1 < W - 1) & (v1 > 0) & (v1 < H - 1)
+        rendered = seq.depth[i + 1][np.round(v1[inside]).astype(int), np.round(u1[inside]).astype(int)]
+        agree = np.abs(rendered - cam1[inside, 2]) / cam1[inside, 2] < 0.05
+        assert inside.mean() > 0.5 and agree.mean() > 0.8, (i, inside.mean(), agree.mean())
+
+
+def test_robot_camera_keeps_its_height_and_stays_clear_of_furniture():
+    rng = np.random.default_rng(7)
+    scene = random_scene(rng)
+    poses = trajectory(scene, 300, rng, "robot", camera_height=0.65)
+    heights = np.array([FLOOR_Y - t[1] for _, t in poses])
+    np.testing.assert_allclose(heights, 0.65, atol=1e-9)
+    assert all(scene.is_free(t[0], t[2], 0.3) for _, t in poses)
+    speeds = np.array([np.linalg.norm(poses[i + 1][1] - poses[i][1]) * FPS for i in range(299)])
+    assert speeds.max() <= 0.61 and (speeds < 1e-6).any()  # realistic speed, and turns in place
+    for R, _ in poses:
+        np.testing.assert_allclose(R @ R.T, np.eye(3), atol=1e-9)
+
+
+@pytest.mark.parametrize("encoding", ["32FC1", "16UC1"])
+def test_bag_reads_back_with_topics_encodings_and_stamps(tmp_path, encoding):
+    from rosbags.highlevel import AnyReader
+    from rosbags.typesys import Stores, get_typestore
+
+    seq = render_sequence(1, 0, 5, H, W, "robot", label_noise="light")
+    bag = write_bag(seq, tmp_path / "seq_bag", depth_encoding=encoding)
+    by_topic: dict[str, list] = {}
+    with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
+        for connection, _, raw in reader.messages():
+            by_topic.setdefault(connection.topic, []).append(reader.deserialize(raw, connection.msgtype))
+    assert set(by_topic) == set(TOPICS.values())
+    stamps = {topic: [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in msgs]
+              for topic, msgs in by_topic.items()}
+    assert all(s == stamps[TOPICS["image"]] for s in stamps.values())
+    np.testing.assert_allclose(np.diff(stamps[TOPICS["image"]]), 1e9 / FPS, atol=1)
+    assert all(m.header.frame_id == FRAME_ID for msgs in by_topic.values() for m in msgs)
+    image, depth, labels = by_topic[TOPICS["image"]][2], by_topic[TOPICS["depth"]][2], by_topic[TOPICS["labels"]][2]
+    assert (image.encoding, image.height, image.width, image.step) == ("rgb8", H, W, 3 * W)
+    np.testing.assert_array_equal(image.data.reshape(H, W, 3), seq.images[2])
+    assert (depth.encoding, labels.encoding) == (encoding, "mono8")
+    if encoding == "32FC1":
+        np.testing.assert_array_equal(depth.data.view("<f4").reshape(H, W), seq.depth[2])
+    else:
+        np.testing.assert_allclose(depth.data.view("<u2").reshape(H, W) / 1000.0, seq.depth[2], atol=5e-4)
+    np.testing.assert_array_equal(labels.data.reshape(H, W), seq.noisy_labels[2])
+    info = by_topic[TOPICS["camera_info"]][0]
+    np.testing.assert_allclose(info.k.reshape(3, 3), seq.K)
+
+
+def test_folder_of_sequences_trains_and_evaluates(tmp_path):
+    from training.config import DataConfig
+    from training.data.eval_sets import make_eval_set
+    from training.data.factory import make_dataset
+    from training.data.sample import SAMPLE_KEYS
+
+    for index in range(2):
+        write_folder(render_sequence(0, index, 6, 64, 96, "handheld", label_noise="light"), tmp_path / f"s{index}")
+    dataset = make_dataset(DataConfig(source="folder", path=str(tmp_path), options={"stride": 2}), (0, -1, 1), 64, 96)
+    assert len(dataset) == 2 * (6 - 4)  # per sequence: targets 2..3 at stride 2; none spans two sequences
+    sample = dataset[3]
+    assert set(sample) == set(SAMPLE_KEYS) and bool(sample["has_depth"]) and bool(sample["has_labels"])
+    items = make_eval_set("folder", tmp_path)
+    assert len(items) == 12 and items[7].name.startswith("s1/")
+    poses = np.loadtxt(tmp_path / "s0" / "poses.txt")
+    assert poses.shape == (6, 8)
+    np.testing.assert_allclose(np.linalg.norm(poses[:, 4:], axis=1), 1.0, atol=1e-5)
+
+
+def test_label_noise_levels_degrade_like_a_segmenter():
+    labels = render_sequence(2, 0, 3, 96, 128, "handheld").labels
+    rng = np.random.default_rng(0)
+    agreement = {level: np.mean([(degrade_labels(x, rng, level) == x).mean() for x in labels])
+                 for level in ("none", "light", "strong")}
+    assert agreement["none"] == 1.0
+    assert 0.85 < agreement["light"] < 0.995 and 0.6 < agreement["strong"] < agreement["light"]

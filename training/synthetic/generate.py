@@ -1,0 +1,201 @@
+"""``gam-depth-synth``: procedural indoor video with exact depth, labels and poses.
+
+Each sequence is one random furnished room (:mod:`.scene`) seen along a camera trajectory
+(:mod:`.trajectory`, ``robot`` or ``handheld`` motion) at 30 Hz, rendered by the ray caster of
+:mod:`.room`; sequence ``i`` of a run with seed ``S`` is a pure function of ``(S, i)``. Usage::
+
+    .venv/bin/python -m training.synthetic.generate --output data/synth --sequences 20 --frames 150 \\
+        --height 96 --width 128 --motion handheld --format folder --label-noise light
+
+Outputs per sequence ``seq_NNNN`` (``--format folder``, ``bag`` or ``both``):
+
+- folder (the image-sequence layout of :mod:`training.data.folder`, trainable as ``source: folder``
+  with ``data.path`` the output folder): ``images/<stamp>.png`` RGB, ``depth/<stamp>.npy`` float32
+  metres (camera z), ``labels/<stamp>.png`` uint8 NYU-40 ids (noise applied if requested; exact ones
+  in ``labels_exact/`` then), ``intrinsics.yaml``, ``poses.txt`` (``stamp_ns tx ty tz qx qy qz qw``,
+  world-from-camera, ROS optical axes), ``sequence.yaml`` (seed, motion, camera height, room size);
+- bag (``seq_NNNN_bag/``, rosbag2, mcap storage) with :data:`TOPICS`: colour image rgb8, camera info
+  (plumb_bob, no distortion), ground-truth depth 32FC1 metres or 16UC1 millimetres, ground-truth
+  labels mono8; every message of a frame has the same header stamp (30 Hz from ``START_NS``) and
+  frame id ``camera_optical_frame``.
+
+The Python API (:func:`render_sequence`, :func:`write_folder`, :func:`write_bag`) serves the tests,
+the benchmarks and ``make demo``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from PIL import Image
+
+from training.synthetic.label_noise import LEVELS, degrade_labels
+from training.synthetic.room import intrinsics, render
+from training.synthetic.scene import FLOOR_Y, random_scene
+from training.synthetic.trajectory import FPS, trajectory
+
+TOPICS = {
+    "image": "/camera/image_raw",
+    "camera_info": "/camera/camera_info",
+    "depth": "/camera/depth/image_raw",
+    "labels": "/camera/labels",
+}
+FRAME_ID = "camera_optical_frame"
+START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
+
+
+@dataclass
+class Sequence:
+    """One rendered sequence (F frames of H x W)."""
+
+    images: np.ndarray  # [F,H,W,3] uint8 RGB
+    depth: np.ndarray  # [F,H,W] float32 metres (camera z)
+    labels: np.ndarray  # [F,H,W] uint8 exact NYU-40 ids
+    noisy_labels: np.ndarray | None  # [F,H,W] uint8 degraded labels, None without noise
+    poses: list[tuple[np.ndarray, np.ndarray]]  # world-from-camera (R [3,3], t [3]) per frame
+    K: np.ndarray  # [3,3] intrinsics
+    stamps_ns: np.ndarray  # [F] int64
+    info: dict  # seed, motion, camera height, room size
+
+
+def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
+                    camera_height: float = 0.8, hfov_deg: float = 65.0, label_noise: str = "none") -> Sequence:
+    """Render sequence ``index`` of a run with ``seed`` (see the module docstring)."""
+    rng = np.random.default_rng([seed, index])
+    scene = random_scene(rng)
+    poses = trajectory(scene, frames, rng, motion, camera_height)
+    K = intrinsics(width, height, hfov_deg)
+    views = [render(scene.room, K, R, t, width, height) for R, t in poses]
+    labels = np.stack([v.labels for v in views])
+    noise_rng = np.random.default_rng([seed, index, 1])
+    noisy = None if label_noise == "none" else np.stack([degrade_labels(x, noise_rng, label_noise) for x in labels])
+    lo, hi = scene.room.lo, scene.room.hi
+    info = {"seed": seed, "index": index, "motion": motion, "fps": FPS, "hfov_deg": hfov_deg,
+            "camera_height_m": camera_height if motion == "robot" else None, "floor_y": FLOOR_Y,
+            "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
+    return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
+                    poses, K, START_NS + np.round(np.arange(frames) * 1e9 / FPS).astype(np.int64), info)
+
+
+def quaternion(R: np.ndarray) -> np.ndarray:
+    """Unit quaternion (x, y, z, w) of a rotation matrix (w >= 0)."""
+    w = np.sqrt(max(0.0, 1.0 + np.trace(R))) / 2
+    x = np.copysign(np.sqrt(max(0.0, 1 + R[0, 0] - R[1, 1] - R[2, 2])) / 2, R[2, 1] - R[1, 2])
+    y = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] + R[1, 1] - R[2, 2])) / 2, R[0, 2] - R[2, 0])
+    z = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] - R[1, 1] + R[2, 2])) / 2, R[1, 0] - R[0, 1])
+    q = np.array([x, y, z, w])
+    return q / np.linalg.norm(q)
+
+
+def write_folder(sequence: Sequence, folder: str | Path) -> Path:
+    """Write ``sequence`` in the image-sequence folder layout (module docstring); returns the folder."""
+    folder = Path(folder)
+    for sub in ("images", "depth", "labels") + (("labels_exact",) if sequence.noisy_labels is not None else ()):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    labels = sequence.labels if sequence.noisy_labels is None else sequence.noisy_labels
+    lines = []
+    for i, stamp in enumerate(sequence.stamps_ns):
+        stem = f"{stamp:019d}"
+        Image.fromarray(sequence.images[i]).save(folder / "images" / f"{stem}.png")
+        np.save(folder / "depth" / f"{stem}.npy", sequence.depth[i])
+        Image.fromarray(labels[i]).save(folder / "labels" / f"{stem}.png")
+        if sequence.noisy_labels is not None:
+            Image.fromarray(sequence.labels[i]).save(folder / "labels_exact" / f"{stem}.png")
+        R, t = sequence.poses[i]
+        lines.append(f"{stamp} " + " ".join(f"{v:.6f}" for v in (*t, *quaternion(R))))
+    height, width = sequence.depth.shape[1:]
+    K = sequence.K
+    (folder / "intrinsics.yaml").write_text(yaml.safe_dump({
+        "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
+        "width": int(width), "height": int(height)}, sort_keys=False))
+    (folder / "poses.txt").write_text("# stamp_ns tx ty tz qx qy qz qw (world-from-camera)\n" + "\n".join(lines) + "\n")
+    (folder / "sequence.yaml").write_text(yaml.safe_dump(sequence.info, sort_keys=False))
+    return folder
+
+
+def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1", storage: str = "mcap") -> Path:
+    """Write ``sequence`` as a rosbag2 with :data:`TOPICS` (module docstring); returns the bag folder."""
+    from rosbags.rosbag2 import StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    if depth_encoding not in ("32FC1", "16UC1"):
+        raise ValueError(f"depth encoding must be 32FC1 or 16UC1, got {depth_encoding!r}")
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    T = store.types
+    height, width = sequence.depth.shape[1:]
+    labels = sequence.labels if sequence.noisy_labels is None else sequence.noisy_labels
+    K = sequence.K
+
+    def header(ns: int):
+        stamp = T["builtin_interfaces/msg/Time"](sec=int(ns // 10**9), nanosec=int(ns % 10**9))
+        return T["std_msgs/msg/Header"](stamp=stamp, frame_id=FRAME_ID)
+
+    def image(ns: int, array: np.ndarray, encoding: str):
+        data = np.ascontiguousarray(array)
+        step = data.shape[1] * data.itemsize * (data.shape[2] if data.ndim == 3 else 1)
+        return T["sensor_msgs/msg/Image"](header=header(ns), height=height, width=width, encoding=encoding,
+                                          is_bigendian=0, step=step, data=data.view(np.uint8).reshape(-1))
+
+    plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
+    path = Path(path)
+    with Writer(path, version=9, storage_plugin=plugin) as writer:
+        connections = {key: writer.add_connection(topic, "sensor_msgs/msg/CameraInfo" if key == "camera_info"
+                                                  else "sensor_msgs/msg/Image", typestore=store)
+                       for key, topic in TOPICS.items()}
+        for i, ns in enumerate(int(s) for s in sequence.stamps_ns):
+            if depth_encoding == "32FC1":
+                depth = image(ns, sequence.depth[i].astype("<f4"), "32FC1")
+            else:
+                depth = image(ns, np.clip(np.round(sequence.depth[i] * 1000), 0, 65535).astype("<u2"), "16UC1")
+            info = T["sensor_msgs/msg/CameraInfo"](
+                header=header(ns), height=height, width=width, distortion_model="plumb_bob", d=np.zeros(5),
+                k=K.reshape(-1).astype(np.float64), r=np.eye(3).reshape(-1),
+                p=np.hstack([K, np.zeros((3, 1))]).reshape(-1).astype(np.float64), binning_x=0, binning_y=0,
+                roi=T["sensor_msgs/msg/RegionOfInterest"](x_offset=0, y_offset=0, height=0, width=0, do_rectify=False))
+            messages = {"image": image(ns, sequence.images[i], "rgb8"), "camera_info": info, "depth": depth,
+                        "labels": image(ns, labels[i], "mono8")}
+            for key, msg in messages.items():
+                connection = connections[key]
+                writer.write(connection, ns, store.serialize_cdr(msg, connection.msgtype))
+    return path
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gam-depth-synth", description=__doc__.splitlines()[0])
+    parser.add_argument("--output", required=True, type=Path, help="folder for seq_NNNN/ and/or seq_NNNN_bag/")
+    parser.add_argument("--sequences", type=int, default=4)
+    parser.add_argument("--frames", type=int, default=150, help="frames per sequence (30 Hz)")
+    parser.add_argument("--height", type=int, default=96)
+    parser.add_argument("--width", type=int, default=128)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--first-index", type=int, default=0, help="index of the first sequence (to extend a set)")
+    parser.add_argument("--motion", choices=("handheld", "robot", "mixed"), default="mixed",
+                        help="mixed: even sequences robot, odd hand-held")
+    parser.add_argument("--camera-height", type=float, default=0.8, help="robot camera height above the floor (m)")
+    parser.add_argument("--hfov", type=float, default=65.0, help="horizontal field of view (degrees)")
+    parser.add_argument("--format", choices=("folder", "bag", "both"), default="folder")
+    parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
+    parser.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1")
+    args = parser.parse_args(argv)
+    if args.sequences < 1 or args.frames < 1 or min(args.height, args.width) < 8:
+        parser.error("--sequences, --frames must be positive and the image at least 8x8")
+    for index in range(args.first_index, args.first_index + args.sequences):
+        motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
+        sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
+                                   args.camera_height, args.hfov, args.label_noise)
+        name = f"seq_{index:04d}"
+        if args.format in ("folder", "both"):
+            write_folder(sequence, args.output / name)
+        if args.format in ("bag", "both"):
+            write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
+        print(f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
