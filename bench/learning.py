@@ -1,0 +1,258 @@
+"""Learning benchmark: does the pipeline learn depth, and do GAM-Depth's two ideas help?
+
+On the same synthetic indoor video (``training.synthetic.generate``), the same CPU budget (a fixed
+number of optimiser steps) and the same seeds, three variants are trained with
+``python -m training.train`` and scored on held-out rooms:
+
+- ``baseline``  monodepth2: plain mean of the minimum reprojection loss, no semantics;
+- ``mask``      + the gradient-aware mask (the paper's beta, gamma1, gamma2, k);
+- ``full``      + semantic constraints (cross-entropy on noisy proxy labels): GAM-Depth;
+- ``mask_lift`` the mask with ``gamma2 = 4`` instead of 40 (half-way at m = 40 instead of 400), no
+  semantics: with the paper's values almost no pixel is lifted above ``beta`` (the logged
+  ``mask_lift_fraction``), so ``mask`` equals ``baseline`` up to the constant k * beta = 1; this
+  variant shows what the idea does when the mask actually weights edges.
+
+Floors: the untrained network (same seed) and a constant depth, both median-scaled like the rest.
+The planar and Manhattan regularisers are off in every variant (the synthetic folders carry no
+precomputed structure), so the table isolates the two ideas.
+
+Metrics (per image, median-scaled over the whole image, then averaged; :mod:`training.metrics`):
+the standard set, plus ``abs_rel_flat`` on textureless pixels (gradient magnitude ``m`` of the
+gradient-aware mask below ``FLAT_GRADIENT``) and ``abs_rel_edges`` on pixels within one pixel of a
+ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE_LOG_RATIO`` in log).
+
+Usage::
+
+    .venv/bin/python bench/learning.py --steps 1500 --seeds 0 1 --jobs 2
+
+Data is generated under ``--data-dir`` when missing; each run's log, checkpoints and scores stay
+under ``--runs-dir`` (a finished run is reused, so an interrupted benchmark continues where it
+stopped). Prints a Markdown table and writes it with all numbers to ``--output`` (JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
+from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
+from training.image_ops import gradient_magnitude  # noqa: E402
+from training.metrics import DEPTH_KEYS, single_image_depth_metrics  # noqa: E402
+
+CONFIG = REPO / "config" / "learning_bench.yaml"
+VARIANTS = {
+    "baseline": ["loss.mask.enabled=false", "loss.semantic_weight=0.0"],
+    "mask": ["loss.mask.enabled=true", "loss.semantic_weight=0.0"],
+    "full": ["loss.mask.enabled=true", "loss.semantic_weight=0.1"],
+    "mask_lift": ["loss.mask.enabled=true", "loss.mask.gamma2=4.0", "loss.semantic_weight=0.0"],
+}
+FLAT_GRADIENT = 8.0  # m below this (0..255 grey scale, Sobel of the blurred image) counts as textureless
+EDGE_LOG_RATIO = 0.1  # |ln d(p) - ln d(q)| above this between 4-neighbours marks a depth discontinuity
+MIN_DEPTH, MAX_DEPTH = 0.1, 10.0
+
+
+def generate(folder: Path, sequences: int, frames: int, seed: int, height: int, width: int) -> None:
+    """Render ``sequences`` videos into ``folder`` with the project's generator (skipped when present)."""
+    if any(folder.glob("*/intrinsics.yaml")):
+        return
+    subprocess.run([sys.executable, "-m", "training.synthetic.generate", "--output", str(folder),
+                    "--sequences", str(sequences), "--frames", str(frames), "--seed", str(seed),
+                    "--height", str(height), "--width", str(width), "--motion", "mixed",
+                    "--format", "folder", "--label-noise", "light"], check=True, cwd=REPO)
+
+
+def eval_frames(folder: Path, per_sequence: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``(rgb [H,W,3] uint8, depth [H,W] float metres)`` of evenly spaced frames of every sequence."""
+    frames = []
+    for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
+        images = sorted((intrinsics.parent / "images").glob("*.png"))
+        for path in images[:: max(1, len(images) // per_sequence)][:per_sequence]:
+            depth = np.load(intrinsics.parent / "depth" / f"{path.stem}.npy")
+            frames.append((np.asarray(Image.open(path).convert("RGB")), depth.astype(np.float64)))
+    return frames
+
+
+def region_masks(rgb: np.ndarray, depth: np.ndarray) -> dict[str, np.ndarray]:
+    """Boolean ``[H,W]`` masks ``flat`` (textureless) and ``edges`` (depth discontinuities, 1 px band)."""
+    image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255.0
+    flat = gradient_magnitude(image)[0, 0].numpy() < FLAT_GRADIENT
+    log_depth = np.log(np.clip(depth, 1e-3, None))
+    jump = np.zeros(depth.shape, bool)
+    dx = np.abs(np.diff(log_depth, axis=1)) > EDGE_LOG_RATIO
+    dy = np.abs(np.diff(log_depth, axis=0)) > EDGE_LOG_RATIO
+    jump[:, 1:] |= dx
+    jump[:, :-1] |= dx
+    jump[1:] |= dy
+    jump[:-1] |= dy
+    band = jump.copy()  # dilate by one pixel
+    band[1:] |= jump[:-1]
+    band[:-1] |= jump[1:]
+    band[:, 1:] |= jump[:, :-1]
+    band[:, :-1] |= jump[:, 1:]
+    return {"flat": flat, "edges": band}
+
+
+def score(predict, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean metrics of ``predict(rgb) -> depth [H,W]`` over ``frames`` (median scaling per image)."""
+    rows = []
+    for rgb, gt in frames:
+        pred = predict(rgb)
+        whole = single_image_depth_metrics(pred, gt, True, MIN_DEPTH, MAX_DEPTH)
+        if whole is None:
+            continue
+        row = {key: whole[key] for key in DEPTH_KEYS}
+        scaled = pred * whole["scale"]
+        for name, mask in region_masks(rgb, gt).items():
+            region = single_image_depth_metrics(scaled, gt, False, MIN_DEPTH, MAX_DEPTH, mask=mask)
+            row[f"abs_rel_{name}"] = region["abs_rel"] if region else float("nan")
+        rows.append(row)
+    return {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]} | {"images": len(rows)}
+
+
+def torch_predictor(model, height: int, width: int, min_depth: float, max_depth: float):
+    """``rgb -> depth`` at the network size of ``model`` (frames must already have that size)."""
+
+    @torch.no_grad()
+    def predict(rgb: np.ndarray) -> np.ndarray:
+        if rgb.shape[:2] != (height, width):
+            raise ValueError(f"evaluation frames are {rgb.shape[:2]}, the network takes {(height, width)}")
+        image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255.0
+        disparity, _ = model(image)
+        return disparity_to_depth(disparity[0, 0].double().numpy(), min_depth, max_depth)
+
+    return predict
+
+
+def checkpoint_predictor(path: Path):
+    checkpoint = load_checkpoint(path)
+    config = checkpoint.model_config
+    return torch_predictor(build_model(checkpoint), config.height, config.width, config.min_depth, config.max_depth)
+
+
+def train_run(run_dir: Path, variant: str, seed: int, steps: int, train_dir: Path, threads: int) -> Path:
+    """Train one variant (reused when its final checkpoint exists); returns the checkpoint path."""
+    final = run_dir / "final.txt"
+    if final.exists():
+        return Path(final.read_text().strip())
+    run_dir.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "training.train", "--config", str(CONFIG), "--cpu",
+               "--set", f"data.path={train_dir}", "--set", f"train.output_dir={run_dir}",
+               "--set", f"train.seed={seed}", "--set", f"train.max_steps={steps}",
+               "--set", f"train.cpu_threads={threads}", *[a for o in VARIANTS[variant] for a in ("--set", o)]]
+    resume = ["--resume"] if any((run_dir / "checkpoints").glob("*.pt")) else []
+    started = time.monotonic()
+    with open(run_dir / "train.log", "a") as log:
+        subprocess.run(command + resume, check=True, cwd=REPO, stdout=log, stderr=subprocess.STDOUT,
+                       env=os.environ | {"OMP_NUM_THREADS": str(threads)})
+    checkpoint = max((run_dir / "checkpoints").glob("*.pt"), key=lambda p: p.stat().st_mtime)
+    (run_dir / "seconds.txt").write_text(f"{time.monotonic() - started:.0f}\n")
+    final.write_text(f"{checkpoint}\n")
+    return checkpoint
+
+
+def mean_logged(run_dir: Path, name: str) -> float:
+    """Mean of a logged training scalar (e.g. ``mask_lift_fraction``) over the run's log lines."""
+    log = run_dir / "train.log"
+    values = [float(v) for v in re.findall(rf"\b{name}=([-+0-9.eE]+|nan)", log.read_text())] if log.exists() else []
+    return float(np.mean(values)) if values else float("nan")
+
+
+def markdown_table(results: dict[str, dict[str, float]]) -> str:
+    columns = ["abs_rel", "abs_rel_flat", "abs_rel_edges", "rmse", "delta1", "mask_lift_fraction"]
+    lines = ["| variant | seeds | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
+    for name, row in results.items():
+        cells = [f"{row[c]:.4f} ± {row[c + '_std']:.4f}" if row.get(c + "_std") else f"{row.get(c, float('nan')):.4f}"
+                 for c in columns]
+        lines.append(f"| {name} | {row['seeds']} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def aggregate(per_seed: list[dict[str, float]]) -> dict[str, float]:
+    """Mean (and std over seeds when there are several) of every metric."""
+    out: dict[str, float] = {"seeds": len(per_seed)}
+    for key in per_seed[0]:
+        values = [row[key] for row in per_seed]
+        out[key] = float(np.mean(values))
+        if len(values) > 1:
+            out[key + "_std"] = float(np.std(values, ddof=1))
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=1500, help="optimiser steps per run (the CPU budget)")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
+    parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (threads split between them)")
+    parser.add_argument("--height", type=int, default=64)
+    parser.add_argument("--width", type=int, default=96)
+    parser.add_argument("--train-sequences", type=int, default=24)
+    parser.add_argument("--eval-sequences", type=int, default=6)
+    parser.add_argument("--frames", type=int, default=120, help="frames per sequence")
+    parser.add_argument("--eval-per-sequence", type=int, default=10)
+    parser.add_argument("--data-dir", type=Path, default=REPO / "output" / "learning" / "data")
+    parser.add_argument("--runs-dir", type=Path, default=REPO / "output" / "learning" / "runs")
+    parser.add_argument("--output", type=Path, default=REPO / "output" / "learning" / "results.json")
+    args = parser.parse_args(argv)
+
+    train_dir, eval_dir = args.data_dir / "train", args.data_dir / "heldout"
+    generate(train_dir, args.train_sequences, args.frames, 0, args.height, args.width)
+    generate(eval_dir, args.eval_sequences, args.frames, 100_000, args.height, args.width)  # other rooms
+    frames = eval_frames(eval_dir, args.eval_per_sequence)
+    print(f"{len(frames)} held-out frames from {args.eval_sequences} rooms", flush=True)
+
+    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    jobs = [(v, s) for v in args.variants for s in args.seeds]
+    with ThreadPoolExecutor(args.jobs) as pool:
+        futures = {job: pool.submit(train_run, args.runs_dir / f"{job[0]}_seed{job[1]}", *job, args.steps,
+                                    train_dir, threads) for job in jobs}
+        checkpoints = {job: future.result() for job, future in futures.items()}
+
+    torch.set_num_threads(os.cpu_count() or 2)
+    results: dict[str, dict[str, float]] = {}
+    results["constant depth"] = aggregate([score(lambda rgb: np.ones(rgb.shape[:2]), frames)])
+    untrained = []
+    for seed in args.seeds:
+        torch.manual_seed(seed)
+        from gam_depth_ros.networks import GamDepthNet
+
+        config = load_checkpoint(checkpoints[jobs[0]]).model_config
+        net = GamDepthNet.from_config(config).eval()
+        untrained.append(score(torch_predictor(net, config.height, config.width, config.min_depth,
+                                               config.max_depth), frames))
+    results["untrained network"] = aggregate(untrained)
+    for variant in args.variants:
+        results[variant] = aggregate([
+            score(checkpoint_predictor(checkpoints[(variant, s)]), frames)
+            | {"mask_lift_fraction": mean_logged(args.runs_dir / f"{variant}_seed{s}", "mask_lift_fraction")}
+            for s in args.seeds
+        ])
+        seconds = [float((args.runs_dir / f"{variant}_seed{s}" / "seconds.txt").read_text()) for s in args.seeds
+                   if (args.runs_dir / f"{variant}_seed{s}" / "seconds.txt").exists()]
+        results[variant]["train_seconds_mean"] = float(np.mean(seconds)) if seconds else float("nan")
+    table = markdown_table(results)
+    print(table)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps({"steps": args.steps, "seeds": args.seeds, "size": [args.height, args.width],
+                                       "eval_images": len(frames), "results": results, "table": table}, indent=2))
+    print(f"wrote {args.output}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
