@@ -16,7 +16,7 @@ Floors: the untrained network (same seed) and a constant depth, both median-scal
 The planar and Manhattan regularisers are off in every variant (the synthetic folders carry no
 precomputed structure), so the table isolates the two ideas.
 
-Metrics (per image, median-scaled over the whole image, then averaged; :mod:`training.metrics`):
+Metrics (per image, median-scaled over the whole image, then averaged; :mod:`gam_depth_ros.evaluation.metrics`):
 the standard set, plus ``abs_rel_flat`` on textureless pixels (gradient magnitude ``m`` of the
 gradient-aware mask below ``FLAT_GRADIENT``) and ``abs_rel_edges`` on pixels within one pixel of a
 ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE_LOG_RATIO`` in log).
@@ -50,9 +50,9 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
+from gam_depth_ros.evaluation.metrics import DEPTH_KEYS, single_image_depth_metrics  # noqa: E402
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.image_ops import gradient_magnitude  # noqa: E402
-from training.metrics import DEPTH_KEYS, single_image_depth_metrics  # noqa: E402
 
 CONFIG = REPO / "config" / "learning_bench.yaml"
 VARIANTS = {

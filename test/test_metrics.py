@@ -1,4 +1,4 @@
-"""training.metrics on hand-computed values."""
+"""gam_depth_ros.evaluation.metrics on hand-computed values."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from training.metrics import (
+from gam_depth_ros.evaluation.metrics import (
     DepthMetricsAccumulator,
     SemanticAccumulator,
     depth_metrics,

@@ -15,7 +15,7 @@ Protocol: each image (NYUv2: rows 44:471, cols 40:601 of image and ground truth)
 backend at the model's input size, the prediction is resized to the ground truth (bilinear in
 disparity), multiplied by the model's ``depth_scale`` (``--depth-scale`` overrides), median-scaled
 per image unless ``--no-median-scaling``, clamped to [``--min-depth``, ``--max-depth``], and
-scored by :func:`training.metrics.depth_metrics` on ground truth inside that range; the mean over
+scored by :func:`gam_depth_ros.evaluation.metrics.depth_metrics` on ground truth inside that range; the mean over
 images is reported. With ground-truth labels (``nyu_mat`` with ``--class-mapping``, ``folder`` with
 ``labels/``) mIoU and pixel accuracy over the pooled confusion matrix are reported too.
 """
@@ -33,9 +33,9 @@ from typing import Any
 
 import numpy as np
 
+from gam_depth_ros.evaluation.metrics import DepthMetricsAccumulator, SemanticAccumulator, single_image_depth_metrics
 from training.data.common import DataError
 from training.data.eval_sets import EVAL_SOURCES, NYU_EVAL_CROP, EvalItem, make_eval_set
-from training.metrics import DepthMetricsAccumulator, SemanticAccumulator, single_image_depth_metrics
 
 LOG = logging.getLogger("training.evaluate")
 

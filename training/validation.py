@@ -1,4 +1,4 @@
-"""Validation during training: depth metrics through the one metrics module, ``training.metrics``."""
+"""Validation during training: depth metrics through the one metrics module, ``gam_depth_ros.evaluation.metrics``."""
 
 from __future__ import annotations
 
@@ -17,12 +17,12 @@ def validate(model, loader: DataLoader, config: TrainingConfig, device: torch.de
     """Mean per-image depth metrics of ``model`` (a ``SelfSupervisedModel``) over ``loader``.
 
     Only samples with ``has_depth`` count. Median scaling, clamp range and sample limit come from
-    ``config.validation``. Returns an empty dict when ``training.metrics`` is unavailable.
+    ``config.validation``. Returns an empty dict when ``gam_depth_ros.evaluation.metrics`` is unavailable.
     """
     try:
-        from training.metrics import depth_metrics
+        from gam_depth_ros.evaluation.metrics import depth_metrics
     except ImportError as error:
-        LOG.warning("validation skipped: training.metrics is not available (%s)", error)
+        LOG.warning("validation skipped: gam_depth_ros.evaluation.metrics is not available (%s)", error)
         return {}
     val = config.validation
     assert val is not None

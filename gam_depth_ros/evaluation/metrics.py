@@ -1,6 +1,6 @@
 """The one metrics implementation: depth errors and accuracies, semantic mIoU and pixel accuracy.
 
-Training validation, ``gam-depth-eval`` and the benchmarks all call these functions.
+Training validation, ``gam-depth-eval``, ``gam-depth-bag-eval`` and the benchmarks all call these functions.
 
 Depth protocol (per image, :func:`depth_metrics`)
 -------------------------------------------------
