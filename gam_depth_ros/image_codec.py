@@ -179,3 +179,35 @@ def image_msg_to_array(msg) -> np.ndarray:
     ]
     values = np.ascontiguousarray(rows).view(dtype).astype(dtype.newbyteorder("="))
     return values.reshape((msg.height, msg.width) if channels == 1 else (msg.height, msg.width, channels))
+
+
+def header_stamp_ns(msg, fallback: int = 0) -> int:
+    """``header.stamp`` of a message in nanoseconds; ``fallback`` when it has none or it is zero."""
+    stamp = getattr(getattr(msg, "header", None), "stamp", None)
+    value = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec) if stamp is not None else 0
+    return value or int(fallback)
+
+
+def image_msg_to_rgb_any(msg, msgtype: str) -> np.ndarray:
+    """Image or CompressedImage message -> ``[H,W,3]`` uint8 RGB."""
+    if msgtype.endswith("CompressedImage"):
+        return compressed_msg_to_rgb(msg)
+    return np.ascontiguousarray(image_msg_to_rgb(msg))
+
+
+def depth_msg_to_metres(msg) -> np.ndarray:
+    """``16UC1`` (millimetres) or ``32FC1`` (metres) Image -> ``[H,W]`` float32 metres, 0 = invalid."""
+    layouts = {"16UC1": (np.dtype("<u2"), 1e-3), "mono16": (np.dtype("<u2"), 1e-3), "32FC1": (np.dtype("<f4"), 1.0)}
+    if msg.encoding not in layouts:
+        raise ImageDecodeError(f"depth encoding {msg.encoding!r} unsupported; expected 16UC1 (mm) or 32FC1 (m)")
+    dtype, scale = layouts[msg.encoding]
+    if msg.is_bigendian:
+        dtype = dtype.newbyteorder(">")
+    height, width, step = int(msg.height), int(msg.width), int(msg.step)
+    buffer = np.frombuffer(np.asarray(msg.data, dtype=np.uint8).tobytes(), dtype=np.uint8)
+    if step < width * dtype.itemsize or buffer.size < step * height:
+        raise ImageDecodeError(f"depth message: inconsistent step {step} / data {buffer.size} for {width}x{height}")
+    rows = buffer[: step * height].reshape(height, step)[:, : width * dtype.itemsize]
+    depth = np.ascontiguousarray(rows).view(dtype).reshape(height, width).astype(np.float32) * np.float32(scale)
+    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
+    return depth

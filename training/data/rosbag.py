@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from gam_depth_ros.image_codec import ImageDecodeError, compressed_msg_to_rgb, image_msg_to_rgb
+from gam_depth_ros.image_codec import ImageDecodeError, depth_msg_to_metres, header_stamp_ns, image_msg_to_rgb_any
 from training.data.common import DataError, check_options, resize_nearest
 from training.data.folder import INTRINSICS_FILE, FolderDataset
 
@@ -51,37 +51,6 @@ OPTIONS = {"topic", "camera_info_topic", "intrinsics", "undistort", "min_motion"
 EXTRACT_OPTIONS = ("topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic", "depth_max_dt")
 MANIFEST = "manifest.yaml"
 MOTION_WIDTH = 160  # grey images are downsampled to at most this width for the stationarity test
-
-
-def _stamp_ns(msg, fallback: int) -> int:
-    stamp = getattr(getattr(msg, "header", None), "stamp", None)
-    value = int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec) if stamp is not None else 0
-    return value or int(fallback)
-
-
-def decode_image(msg, msgtype: str) -> np.ndarray:
-    """Image or CompressedImage message -> ``[H,W,3]`` uint8 RGB."""
-    if msgtype.endswith("CompressedImage"):
-        return compressed_msg_to_rgb(msg)
-    return np.ascontiguousarray(image_msg_to_rgb(msg))
-
-
-def decode_depth(msg) -> np.ndarray:
-    """``16UC1`` (millimetres) or ``32FC1`` (metres) Image -> ``[H,W]`` float32 metres, 0 = invalid."""
-    layouts = {"16UC1": (np.dtype("<u2"), 1e-3), "mono16": (np.dtype("<u2"), 1e-3), "32FC1": (np.dtype("<f4"), 1.0)}
-    if msg.encoding not in layouts:
-        raise ImageDecodeError(f"depth encoding {msg.encoding!r} unsupported; expected 16UC1 (mm) or 32FC1 (m)")
-    dtype, scale = layouts[msg.encoding]
-    if msg.is_bigendian:
-        dtype = dtype.newbyteorder(">")
-    height, width, step = int(msg.height), int(msg.width), int(msg.step)
-    buffer = np.frombuffer(np.asarray(msg.data, dtype=np.uint8).tobytes(), dtype=np.uint8)
-    if step < width * dtype.itemsize or buffer.size < step * height:
-        raise ImageDecodeError(f"depth message: inconsistent step {step} / data {buffer.size} for {width}x{height}")
-    rows = buffer[: step * height].reshape(height, step)[:, : width * dtype.itemsize]
-    depth = np.ascontiguousarray(rows).view(dtype).reshape(height, width).astype(np.float32) * np.float32(scale)
-    depth[~np.isfinite(depth) | (depth < 0)] = 0.0
-    return depth
 
 
 def _grey_small(rgb: np.ndarray) -> np.ndarray:
@@ -164,9 +133,9 @@ class _Extractor:
         seen = 0
         for conn, timestamp, raw in reader.messages(connections=[connection]):
             msg = reader.deserialize(raw, conn.msgtype)
-            stamp = _stamp_ns(msg, timestamp)
+            stamp = header_stamp_ns(msg, timestamp)
             try:
-                rgb = decode_image(msg, conn.msgtype)
+                rgb = image_msg_to_rgb_any(msg, conn.msgtype)
             except ImageDecodeError as error:
                 raise DataError(f"{self.bag}: {conn.topic} message at {stamp} ns: {error}") from error
             seen += 1
@@ -194,7 +163,7 @@ class _Extractor:
         best: dict[int, int] = {}
         for conn, timestamp, raw in reader.messages(connections=[connection]):
             msg = reader.deserialize(raw, conn.msgtype)
-            stamp = _stamp_ns(msg, timestamp)
+            stamp = header_stamp_ns(msg, timestamp)
             i = int(np.searchsorted(keys, stamp))
             candidates = [j for j in (i - 1, i) if 0 <= j < len(keys)]
             j = min(candidates, key=lambda c: abs(int(keys[c]) - stamp))
@@ -202,7 +171,7 @@ class _Extractor:
             if dt > max_dt or dt >= best.get(j, max_dt + 1):
                 continue
             try:
-                depth = decode_depth(msg)
+                depth = depth_msg_to_metres(msg)
             except ImageDecodeError as error:
                 raise DataError(f"{self.bag}: {conn.topic} message at {stamp} ns: {error}") from error
             best[j] = dt
