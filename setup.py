@@ -32,6 +32,7 @@ setup(
             "depth_node = gam_depth_ros.node:main",
             "gam-depth-export = gam_depth_ros.export:main",
             "gam-depth-build-engine = gam_depth_ros.inference.tensorrt_engine:main",
+            "gam-depth-bag-eval = gam_depth_ros.evaluation.bag_eval:main",
         ],
     },
 )

@@ -41,7 +41,7 @@ def test_colcon_builds_and_installs_launch_and_config(tmp_path):
     assert {"launch/depth.launch.py", "config/depth.yaml", "config/fastdds_shm.xml", "config/model.yaml"} <= set(
         SHARED_FILES
     )
-    for script in ("depth_node", "gam-depth-export"):
+    for script in ("depth_node", "gam-depth-export", "gam-depth-bag-eval"):
         assert (prefix / "lib" / "gam_depth_ros" / script).is_file(), script
     site = next(prefix.glob("lib/python3*/site-packages"))
     assert (site / "gam_depth_ros" / "inference" / "onnx_backend.py").is_file()

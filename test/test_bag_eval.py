@@ -1,0 +1,109 @@
+"""gam-depth-bag-eval on generated bags: offline and live modes, recording, errors, damaged bags."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from ros_helpers import configure_process
+
+from gam_depth_ros.evaluation.bag_eval import main
+from gam_depth_ros.evaluation.bag_reader import bag_topics, read_bag
+from gam_depth_ros.evaluation.metrics import single_image_depth_metrics
+from gam_depth_ros.inference import create_backend
+from training.synthetic.generate import TOPICS, render_sequence, write_bag
+
+FRAMES = 12
+
+
+@pytest.fixture(scope="module")
+def sequence():
+    return render_sequence(11, 0, FRAMES, SMALL_HEIGHT, SMALL_WIDTH, "robot")
+
+
+@pytest.fixture(scope="module")
+def bag(tmp_path_factory, sequence):
+    return write_bag(sequence, tmp_path_factory.mktemp("bags") / "robot_bag")
+
+
+def run(bag, model, out, *extra):
+    args = ["--bag", str(bag), "--image-topic", TOPICS["image"], "--camera-info-topic", TOPICS["camera_info"],
+            "--depth-topic", TOPICS["depth"], "--label-topic", TOPICS["labels"], "--model", str(model),
+            "--output", str(out), *extra]
+    code = main(args)
+    report = json.loads((out / "report.json").read_text()) if (out / "report.json").exists() else None
+    return code, report
+
+
+def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequence, small_model):  # noqa: F811
+    code, report = run(bag, small_model.onnx, tmp_path / "out", "--record", str(tmp_path / "rec"))
+    assert code == 0 and report["complete"] and report["frames"] == FRAMES
+    backend = create_backend("onnxruntime", small_model.onnx)
+    scale = backend.metadata.depth_scale
+    expected = [single_image_depth_metrics(backend.infer(rgb, output_size=rgb.shape[:2]).depth.astype(np.float64)
+                                           * scale, gt.astype(np.float64), True, 0.1, 10.0)["abs_rel"]
+                for rgb, gt in zip(sequence.images, sequence.depth)]
+    assert report["summary"]["median"]["abs_rel"] == pytest.approx(np.mean(expected), rel=1e-6)
+    per_frame = [f["abs_rel_median"] for f in report["per_frame"]]
+    np.testing.assert_allclose(per_frame, expected, rtol=1e-6)
+    assert report["summary"]["scale"]["used"]["median"] == pytest.approx(scale)
+    assert {"montage.png", "error_vs_distance.png"} <= set(report["figures"])
+    assert all((tmp_path / "out" / name).stat().st_size > 1000 for name in report["figures"])
+    assert "semantic" in report["summary"] and (tmp_path / "out" / "report.md").read_text().startswith("# Bag")
+    recorded = bag_topics(tmp_path / "rec")
+    assert recorded[TOPICS["image"]] == "sensor_msgs/msg/Image"
+    assert recorded["/gam_depth/depth"] == "sensor_msgs/msg/Image"
+    frames = read_bag(tmp_path / "rec", "/gam_depth/semantic", depth_topic="/gam_depth/depth", max_dt=0.0)
+    assert len(frames.frames) == FRAMES and all(f.depth_m is not None for f in frames.frames)
+    assert [f.stamp_ns for f in frames.frames] == [int(s) for s in sequence.stamps_ns]
+
+
+def test_live_mode_counts_every_frame_and_matches_offline(tmp_path, bag, small_model):  # noqa: F811
+    configure_process(tmp_path / "ros_log")
+    code, live = run(bag, small_model.onnx, tmp_path / "live", "--mode", "live", "--rate", "0.5")
+    assert code == 0, (tmp_path / "live").iterdir()
+    timing = live["timing"]
+    assert timing["sent"] == FRAMES and timing["processed"] + timing["dropped"] == FRAMES
+    assert timing["processed"] >= FRAMES // 2  # at half speed a 64x96 model keeps up with most frames
+    assert 0 < timing["latency_ms"]["p50"] <= timing["latency_ms"]["p95"] <= timing["latency_ms"]["p99"]
+    assert "latency_histogram.png" in live["figures"]
+    _, offline = run(bag, small_model.onnx, tmp_path / "off")
+    by_stamp = {f["stamp_ns"]: f["abs_rel_median"] for f in offline["per_frame"]}
+    for frame in live["per_frame"]:  # the node publishes exactly what the backend computes
+        assert frame["abs_rel_median"] == pytest.approx(by_stamp[frame["stamp_ns"]], rel=1e-4)
+
+
+def test_millimetre_ground_truth_scores_like_metres(tmp_path, sequence, bag, small_model):  # noqa: F811
+    mm_bag = write_bag(sequence, tmp_path / "mm_bag", depth_encoding="16UC1")
+    _, metres = run(bag, small_model.onnx, tmp_path / "m")
+    _, millimetres = run(mm_bag, small_model.onnx, tmp_path / "mm")
+    expected = metres["summary"]["median"]["abs_rel"]
+    assert millimetres["summary"]["median"]["abs_rel"] == pytest.approx(expected, abs=1e-3)
+
+
+def test_missing_topic_lists_the_topics_the_bag_has(tmp_path, bag, small_model, caplog):  # noqa: F811
+    code = main(["--bag", str(bag), "--image-topic", "/camera/color/image_raw", "--model", str(small_model.onnx),
+                 "--output", str(tmp_path / "out")])
+    assert code == 2
+    assert "no topic '/camera/color/image_raw'" in caplog.text and TOPICS["depth"] in caplog.text
+
+
+@pytest.mark.parametrize("damage", ["truncated", "never_closed"])
+def test_damaged_bag_gives_a_partial_report_marked_incomplete(tmp_path, bag, small_model, damage):  # noqa: F811
+    broken = tmp_path / "broken_bag"
+    shutil.copytree(bag, broken)
+    storage = next(broken.glob("*.mcap"))
+    if damage == "truncated":
+        with open(storage, "r+b") as stream:
+            stream.truncate(int(storage.stat().st_size * 0.6))
+    else:  # a recorder killed before closing: no metadata.yaml (the mcap summary is there, but unused)
+        (broken / "metadata.yaml").unlink()
+    code, report = run(broken, small_model.onnx, tmp_path / "out")
+    assert code == 3 and report["complete"] is False and report["incomplete_reason"]
+    assert 0 < report["frames"] <= FRAMES and report["summary"]["scored_frames"] == report["frames"]
+    assert "INCOMPLETE" in (tmp_path / "out" / "report.md").read_text()
+    if damage == "truncated":
+        assert report["frames"] < FRAMES
