@@ -1,30 +1,36 @@
-"""The stand-in demo: indoor-looking images -> network through ONNX Runtime -> depth/semantic PNGs.
+"""The demo behind ``make demo``: a robot's rosbag replayed live through ``depth_node``.
 
-Until a trained demo model and the rosbag replay through the node exist, this renders a few
-procedural rooms, exports a network (the shipped model if one is given, else a seeded random
-initialisation: its output is not meaningful depth yet), runs it with the ONNX Runtime backend and
-writes depth and semantic pictures plus a montage with the ground truth.
+1. The sample bag ``output/demo/sample_bag`` (a robot driving through a held-out synthetic room:
+   colour images, camera info, ground-truth depth and labels at 30 Hz) is generated if absent.
+2. ``gam-depth-bag-eval --mode live`` starts the node with the shipped demo model
+   (``models/demo/gam_depth_demo.onnx``), replays the bag to it over DDS, scores depth and labels
+   against the ground truth, measures latency and records the node's outputs.
+3. The report summary is printed with where the pictures and the recorded bag are.
 
-    python scripts/demo.py [--output output/demo] [--frames 4] [--size 288x384]
+Without the shipped model (``--model`` missing) a seeded random network stands in, loudly:
+its numbers are then meaningless.
+
+    python scripts/demo.py [--output output/demo] [--frames 90] [--image-size 240x320] [--mode live]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from gam_depth_ros.colorize import colorize_depth, colorize_labels  # noqa: E402
-from gam_depth_ros.inference import create_backend  # noqa: E402
-from training.synthetic.room import intrinsics, look_at_pose, random_room, render  # noqa: E402
+from gam_depth_ros.evaluation.bag_eval import evaluate, parse_args  # noqa: E402
+from training.synthetic.generate import TOPICS, render_sequence, write_bag  # noqa: E402
 
 LOG = logging.getLogger("demo")
+DEMO_MODEL = REPO / "models" / "demo" / "gam_depth_demo.onnx"
+SAMPLE_SEED = 7  # not a training seed (0) nor the held-out validation seed (1): rooms never seen
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -32,8 +38,22 @@ def parse_size(text: str) -> tuple[int, int]:
     return height, width
 
 
-def make_random_model(output_dir: Path, height: int, width: int) -> Path:
-    """Seeded random-init network exported to ONNX (stand-in until a trained model ships)."""
+def sample_bag(path: Path, frames: int, size: tuple[int, int]) -> Path:
+    """Generate the sample bag unless it exists with the same settings."""
+    stamp = path.with_name(path.name + ".settings.json")
+    settings = {"seed": SAMPLE_SEED, "frames": frames, "size": list(size)}
+    if path.exists() and stamp.exists() and json.loads(stamp.read_text()) == settings:
+        return path
+    shutil.rmtree(path, ignore_errors=True)
+    LOG.info("rendering the sample bag (%d frames of %dx%d, robot camera 0.8 m above the floor) ...",
+             frames, size[1], size[0])
+    write_bag(render_sequence(SAMPLE_SEED, 0, frames, size[0], size[1], "robot"), path)
+    stamp.write_text(json.dumps(settings))
+    return path
+
+
+def random_model(folder: Path) -> Path:
+    """Seeded random-init compact network exported to ONNX (only when the demo model is missing)."""
     import torch
 
     from gam_depth_ros.checkpoint import save_checkpoint
@@ -42,58 +62,53 @@ def make_random_model(output_dir: Path, height: int, width: int) -> Path:
     from gam_depth_ros.networks import GamDepthNet
 
     torch.manual_seed(0)
-    checkpoint = save_checkpoint(output_dir / "random_init.pt", GamDepthNet().state_dict(),
-                                 ModelConfig(height=height, width=width))
-    onnx_path = output_dir / "random_init.onnx"
-    export_checkpoint(checkpoint, onnx_path)
-    return onnx_path
+    config = ModelConfig(height=96, width=128, base_channels=32)
+    checkpoint = save_checkpoint(folder / "random_init.pt", GamDepthNet.from_config(config).state_dict(), config)
+    export_checkpoint(checkpoint, folder / "random_init.onnx")
+    return folder / "random_init.onnx"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--output", type=Path, default=Path("output/demo"))
-    parser.add_argument("--frames", type=int, default=4)
-    parser.add_argument("--size", type=parse_size, default=(288, 384), help="network input HxW")
-    parser.add_argument("--image-size", type=parse_size, default=(480, 640), help="camera image HxW")
-    parser.add_argument("--model", type=Path, help="an exported .onnx model (default: random init)")
+    parser.add_argument("--output", type=Path, default=REPO / "output" / "demo")
+    parser.add_argument("--frames", type=int, default=90, help="frames of the sample bag (30 Hz)")
+    parser.add_argument("--image-size", type=parse_size, default=(240, 320), help="camera image HxW")
+    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
+    parser.add_argument("--mode", choices=("live", "offline"), default="live")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args.output.mkdir(parents=True, exist_ok=True)
-    model_path = args.model or make_random_model(args.output, *args.size)
-    backend = create_backend("onnxruntime", model_path)
-    LOG.info("model %s on %s (network input %dx%d)", model_path, backend.device, *backend.input_size)
-    if args.model is None:
-        LOG.info("note: untrained random-init network, so depth and labels are not meaningful yet")
-
-    rng = np.random.default_rng(7)
-    img_h, img_w = args.image_size
-    K = intrinsics(img_w, img_h)
-    rows = []
-    for index in range(args.frames):
-        room = random_room(rng)
-        R, t = look_at_pose(np.array([rng.uniform(-0.5, 0.5), 0.0, 0.0]), rng.uniform(-0.4, 0.4), -0.1)
-        view = render(room, K, R, t, img_w, img_h)
-        prediction = backend.infer(view.image)
-        depth_m = prediction.depth * backend.metadata.depth_scale
-        lo, hi = backend.metadata.min_depth, backend.metadata.max_depth
-        pictures = {
-            "image": view.image,
-            # The prediction is relative depth: stretch its own 2-98 % range so structure shows.
-            "depth": colorize_depth(depth_m, *np.percentile(depth_m, [2, 98]) + [0, 1e-6]),
-            "semantic": colorize_labels(prediction.labels),
-            "gt_depth": colorize_depth(view.depth, lo, hi),
-            "gt_semantic": colorize_labels(view.labels),
-        }
-        for name in ("image", "depth", "semantic"):
-            Image.fromarray(pictures[name]).save(args.output / f"frame{index:02d}_{name}.png")
-        rows.append(np.concatenate(list(pictures.values()), axis=1))
-        LOG.info("frame %d: depth %.2f..%.2f m, %d classes, %.1f ms inference", index,
-                 float(depth_m.min()), float(depth_m.max()), len(np.unique(prediction.labels)),
-                 1e3 * prediction.inference_s)
-    montage = args.output / "montage.png"
-    Image.fromarray(np.concatenate(rows, axis=0)).save(montage)
-    LOG.info("wrote %d frames to %s/ (frameNN_{image,depth,semantic}.png)", args.frames, args.output)
-    LOG.info("montage (image | depth | semantic | ground-truth depth | ground-truth labels): %s", montage)
+    bag = sample_bag(args.output / "sample_bag", args.frames, args.image_size)
+    model = args.model
+    if not model.is_file():
+        LOG.warning("WARNING: %s not found: using a seeded RANDOM network; depth and labels are meaningless", model)
+        model = random_model(args.output)
+    recorded = args.output / "recorded_bag"
+    shutil.rmtree(recorded, ignore_errors=True)
+    eval_args = parse_args([
+        "--bag", str(bag), "--image-topic", TOPICS["image"], "--camera-info-topic", TOPICS["camera_info"],
+        "--depth-topic", TOPICS["depth"], "--label-topic", TOPICS["labels"], "--model", str(model),
+        "--mode", args.mode, "--output", str(args.output / "report"), "--record", str(recorded),
+    ])
+    report = evaluate(eval_args)
+    summary, timing = report["summary"], report["timing"]
+    median, metric = summary.get("median", {}), summary.get("metric", {})
+    lines = [f"demo: {report['frames']} frames of {bag.name} through depth_node ({args.mode}) with {model.name}"]
+    if "latency_ms" in timing:
+        latency = timing["latency_ms"]
+        lines.append(f"  frames sent {timing['sent']}, processed {timing['processed']}, dropped {timing['dropped']}; "
+                     f"{timing['throughput_fps']:.1f} frames/s; latency p50 {latency['p50']:.0f} ms, "
+                     f"p95 {latency['p95']:.0f} ms, p99 {latency['p99']:.0f} ms")
+    lines.append(f"  depth, median-scaled: AbsRel {median.get('abs_rel', float('nan')):.3f}, "
+                 f"RMSE {median.get('rmse', float('nan')):.3f} m, delta1 {median.get('delta1', float('nan')):.3f}")
+    lines.append(f"  depth, metric (model scale): AbsRel {metric.get('abs_rel', float('nan')):.3f}")
+    if "semantic" in summary:
+        lines.append(f"  semantics: mIoU {summary['semantic']['miou']:.3f}, "
+                     f"pixel accuracy {summary['semantic']['pixel_acc']:.3f}")
+    lines.append(f"  report: {args.output / 'report' / 'report.md'} (pictures beside it: "
+                 f"{', '.join(report['figures'])})")
+    lines.append(f"  recorded bag (inputs + node outputs, plays in Foxglove/RViz): {recorded}")
+    print("\n".join(lines))
     return 0
 
 

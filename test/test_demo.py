@@ -1,30 +1,33 @@
-"""The stand-in demo writes depth and semantic pictures and a montage."""
+"""make demo: sample bag generated, replayed live through depth_node, report and recording written."""
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from ros_helpers import ros_env
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_demo_writes_pictures(tmp_path):
-    result = subprocess.run(
-        [sys.executable, str(ROOT / "scripts" / "demo.py"), "--output", str(tmp_path), "--frames", "2",
-         "--size", "64x96", "--image-size", "60x80"],
-        capture_output=True, text=True, timeout=300,
-    )
-    assert result.returncode == 0, result.stderr
-    for index in range(2):
-        for kind in ("image", "depth", "semantic"):
-            picture = np.asarray(Image.open(tmp_path / f"frame{index:02d}_{kind}.png"))
-            assert picture.shape == (60, 80, 3), kind
-    montage = np.asarray(Image.open(tmp_path / "montage.png"))
-    assert montage.shape == (120, 400, 3)
-    assert str(tmp_path / "montage.png") in result.stderr  # logging prints where the pictures are
-    image = np.asarray(Image.open(tmp_path / "frame00_image.png"))
-    assert image.std() > 10  # a rendered room, not a blank frame
+def test_demo_replays_the_sample_bag_through_the_node(tmp_path):
+    env = os.environ | ros_env(tmp_path / "ros_log")
+    command = [sys.executable, str(ROOT / "scripts" / "demo.py"), "--output", str(tmp_path), "--frames", "12",
+               "--image-size", "60x80"]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr[-3000:]
+    report = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert report["mode"] == "live" and report["complete"] and report["frames"] == 12
+    timing = report["timing"]
+    assert timing["sent"] == 12 and timing["processed"] + timing["dropped"] == 12 and timing["processed"] > 0
+    assert report["summary"]["scored_frames"] == timing["processed"]
+    assert (tmp_path / "recorded_bag" / "metadata.yaml").is_file()
+    assert "latency p50" in result.stdout and str(tmp_path / "report" / "report.md") in result.stdout
+    # Generated once, reused by the next run with the same settings.
+    before = (tmp_path / "sample_bag" / "metadata.yaml").stat().st_mtime_ns
+    again = subprocess.run(command + ["--mode", "offline"], capture_output=True, text=True, timeout=300, env=env)
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert (tmp_path / "sample_bag" / "metadata.yaml").stat().st_mtime_ns == before
