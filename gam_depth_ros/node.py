@@ -36,6 +36,8 @@ from std_msgs.msg import Header
 
 from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg, fill_camera_info_msg
 from gam_depth_ros.colorize import colorize_depth
+from gam_depth_ros.depth_scaling import DepthScaler
+from gam_depth_ros.floor_scale import FloorScaleConfig
 from gam_depth_ros.image_codec import (
     ImageDecodeError,
     compressed_msg_to_rgb,
@@ -102,6 +104,14 @@ class DepthNode(Node):
             raise ValueError(f"colorize range {self.colour_range} is empty; set colorize_min_depth/max_depth")
         self.palette = np.zeros((256, 3), dtype=np.uint8)
         self.palette[: metadata.num_classes] = np.asarray(metadata.palette, dtype=np.uint8)
+        floor = None
+        if params.scale_mode == "floor":
+            floor = FloorScaleConfig(
+                camera_height=params.camera_height, camera_pitch_deg=params.camera_pitch_deg,
+                min_floor_pixels=params.floor_min_pixels, max_tilt_deg=params.floor_max_tilt_deg,
+                window=params.floor_window, gate=params.floor_gate, hold_time=params.floor_hold_time,
+            )
+        self.scaler = DepthScaler(params.scale_mode, self.depth_scale, floor)
         self.stats = NodeStats()
         self._slot = LatestSlot()
         self._camera = None  # latest valid CameraModel from camera_info
@@ -118,7 +128,7 @@ class DepthNode(Node):
             self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos_in)
         else:
             self.create_subscription(Image, "image", self._on_image, qos_in)
-        if params.publish_depth_camera_info or params.publish_points:
+        if params.publish_depth_camera_info or params.publish_points or params.scale_mode == "floor":
             self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_in)
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._last_stats = self._last_idle_log = time.monotonic()
@@ -150,7 +160,7 @@ class DepthNode(Node):
         snapshot = self.stats.snapshot(now - self._last_stats)
         self._last_stats = now
         if snapshot.window["frames_in"] or now - self._last_idle_log >= IDLE_LOG_PERIOD_S:
-            self.get_logger().info(snapshot.summary())  # every period while images come, else once a minute
+            self.get_logger().info(snapshot.summary() + self._scale_text())  # each period while images come, else 1/min
             self._last_idle_log = now
         self._diagnostics.publish(self._diagnostic_array(snapshot))
 
@@ -171,6 +181,10 @@ class DepthNode(Node):
             device=self.backend.device,
             model=self.params.model_path,
             depth_scale=f"{self.depth_scale:g}",
+            scale_mode=self.params.scale_mode,
+            scale=f"{self.scaler.last.scale:.6g}",
+            scale_confidence=f"{self.scaler.last.confidence:.3f}",
+            scale_status="relative (no floor scale yet)" if self.scaler.last.relative else "metric",
         )
         status = DiagnosticStatus(
             level=level,
@@ -226,8 +240,36 @@ class DepthNode(Node):
         if stamp_ns > 0:
             self.stats.add_latency("end_to_end_ms", (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6)
 
+    def _scale_text(self) -> str:
+        last = self.scaler.last
+        if self.params.scale_mode == "fixed":
+            return ""
+        state = "NONE YET" if last.relative else f"{last.scale:.4g} m/unit"
+        return f", floor scale {state} (confidence {last.confidence:.2f}{', ' + last.reason if last.reason else ''})"
+
+    def _frame_scale(self, prediction, active: dict) -> tuple[float, dict]:
+        """The frame's metres per unit, and the outputs to publish (no depth without a floor scale)."""
+        camera = self._camera
+        height, width = prediction.depth.shape
+        K = camera.scaled_to(width, height).K if camera is not None else None
+        decision = self.scaler.decide(prediction.depth, prediction.labels, K, time.monotonic())
+        if not decision.relative:
+            return decision.scale, active
+        if self.params.publish_without_scale:
+            self.get_logger().warning(
+                f"no metric scale from the floor yet ({decision.reason}): publishing RELATIVE depth "
+                f"(model scale {decision.scale:g})", throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return decision.scale, active
+        self.get_logger().warning(
+            f"no metric scale from the floor yet ({decision.reason}): depth and points are not published",
+            throttle_duration_sec=WARN_THROTTLE_S,
+        )
+        return decision.scale, {t: p for t, p in active.items() if t.startswith("semantic")}
+
     def _publish(self, header, rgb: np.ndarray, prediction, active: dict) -> None:
-        depth_m = np.multiply(prediction.depth, np.float32(self.depth_scale), dtype=np.float32)
+        scale, active = self._frame_scale(prediction, active)
+        depth_m = np.multiply(prediction.depth, np.float32(scale), dtype=np.float32)
         depth_m[~(np.isfinite(depth_m) & (depth_m > 0))] = np.nan
         height, width = depth_m.shape
         if "depth" in active:

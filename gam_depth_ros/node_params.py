@@ -14,6 +14,7 @@ from gam_depth_ros.colorize import COLORMAPS
 from gam_depth_ros.inference import BACKENDS
 
 RELIABILITIES = ("best_effort", "reliable", "system_default")
+SCALE_MODES = ("fixed", "floor")
 OUTPUT_RESOLUTIONS = ("input", "network")
 
 
@@ -37,6 +38,32 @@ class NodeParams:
     threads: int = _param(0, "CPU threads of the backend; 0 lets the backend decide.", minimum=0)
     depth_scale: float = _param(
         0.0, "Metres per network depth unit; 0 takes depth_scale from the model metadata.", minimum=0.0
+    )
+    scale_mode: str = _param(
+        "fixed",
+        "Metres per network unit: fixed (depth_scale) or floor (estimated online from the floor and camera_height; "
+        "needs camera_info).",
+        SCALE_MODES,
+    )
+    camera_height: float = _param(0.0, "floor mode: height of the camera's optical centre above the floor (m).",
+                                  minimum=0.0)
+    camera_pitch_deg: float = _param(0.0, "floor mode: downward pitch of the camera in degrees (positive looks down).")
+    floor_min_pixels: int = _param(300, "floor mode: fewer floor pixels in a frame give no measurement.", minimum=3)
+    floor_max_tilt_deg: float = _param(
+        25.0, "floor mode: reject floor planes tilted more than this from the expected up direction.", minimum=0.0
+    )
+    floor_window: int = _param(15, "floor mode: accepted measurements in the running median.", minimum=1)
+    floor_gate: float = _param(
+        0.15, "floor mode: measurements further than this from the estimate (|ln ratio|) are outliers.", minimum=0.001
+    )
+    floor_hold_time: float = _param(
+        5.0, "floor mode: seconds over which a held scale's confidence decays (1/e) without measurements.",
+        minimum=0.001,
+    )
+    publish_without_scale: bool = _param(
+        False,
+        "floor mode, before the first valid scale: false publishes no depth, true publishes relative depth "
+        "(model scale) with a warning.",
     )
     output_resolution: str = _param(
         "input", "Resolution of all image outputs: the input image's or the network's.", OUTPUT_RESOLUTIONS
@@ -95,6 +122,8 @@ class NodeParams:
                 problems.append(f"{spec.name}={value!r} must be >= {minimum}")
         if not self.model_path:
             problems.append("model_path is required (the .onnx model or checkpoint to run)")
+        if self.scale_mode == "floor" and self.camera_height <= 0:
+            problems.append("scale_mode=floor needs camera_height > 0 (metres from the camera to the floor)")
         if self.colorize_max_depth and self.colorize_max_depth <= self.colorize_min_depth:
             problems.append(
                 f"colorize_max_depth={self.colorize_max_depth} must exceed "

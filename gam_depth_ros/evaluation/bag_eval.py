@@ -42,6 +42,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--rate", type=float, default=1.0, help="live: replay speed (x recorded rate)")
     parser.add_argument("--params-file", type=Path, help="live: the node's parameter file (default: its defaults)")
     parser.add_argument("--depth-scale", type=float, default=0.0, help="metres per network unit (0: metadata)")
+    parser.add_argument("--scale-mode", choices=("fixed", "floor"), default="fixed",
+                        help="floor: metric scale estimated per frame from the floor and --camera-height")
+    parser.add_argument("--camera-height", type=float, default=0.0, help="floor mode: camera height above floor (m)")
+    parser.add_argument("--camera-pitch-deg", type=float, default=0.0, help="floor mode: downward camera pitch (deg)")
     parser.add_argument("--depth-max-dt", type=float, default=0.02, help="ground-truth stamp tolerance (s)")
     parser.add_argument("--max-frames", type=int, default=0, help="first N images only (0: all)")
     parser.add_argument("--min-depth", type=float, default=0.1, help="ground truth below this is ignored (m)")
@@ -52,6 +56,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.rate <= 0:
         parser.error("--rate must be positive")
+    if args.scale_mode == "floor" and (args.camera_height <= 0 or not args.camera_info_topic):
+        parser.error("--scale-mode floor needs --camera-height > 0 and --camera-info-topic")
     if args.record and args.record.exists():
         parser.error(f"--record {args.record} exists; choose a new folder")
     return args
@@ -72,7 +78,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     recorded: list = []
     latency: list[float] = []
     if args.mode == "offline":
-        outputs, inference_ms = run_offline(bag.frames, backend, depth_scale)
+        scale_of = floor_scale_function(args, bag, depth_scale) if args.scale_mode == "floor" else None
+        outputs, inference_ms = run_offline(bag.frames, backend, depth_scale, scale_of)
         timing["inference_ms"] = inference_ms
         if args.record:
             recorded = output_messages(outputs, _frame_id(bag))
@@ -80,6 +87,9 @@ def evaluate(args: argparse.Namespace) -> dict:
         from gam_depth_ros.evaluation.live import run_live
 
         overrides = {"depth_scale": float(depth_scale)} if args.depth_scale else {}
+        if args.scale_mode == "floor":
+            overrides |= {"scale_mode": "floor", "camera_height": args.camera_height,
+                          "camera_pitch_deg": args.camera_pitch_deg, "publish_without_scale": False}
         live = run_live(bag, args.model, depth_scale, args.rate, args.params_file, overrides, bool(args.record))
         outputs, recorded, latency = live.outputs, live.recorded, live.latency_ms
         timing = {"sent": live.sent, "processed": live.processed, "dropped": live.dropped,
@@ -112,6 +122,29 @@ def evaluate(args: argparse.Namespace) -> dict:
                                                      recorded))
     write_report(args.output, report)
     return report
+
+
+def floor_scale_function(args: argparse.Namespace, bag, depth_scale: float):
+    """``(frame, depth, labels) -> metres per unit`` from the floor (NaN until a scale exists), as the node does."""
+    import math
+
+    from gam_depth_ros.camera_model import camera_model_from_msg
+    from gam_depth_ros.depth_scaling import DepthScaler
+    from gam_depth_ros.floor_scale import FloorScaleConfig
+
+    if bag.camera_info is None:
+        raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
+    camera = camera_model_from_msg(bag.camera_info)
+    scaler = DepthScaler("floor", depth_scale, FloorScaleConfig(camera_height=args.camera_height,
+                                                                camera_pitch_deg=args.camera_pitch_deg))
+    start = bag.frames[0].stamp_ns
+
+    def scale_of(frame, depth, labels) -> float:
+        height, width = depth.shape
+        decision = scaler.decide(depth, labels, camera.scaled_to(width, height).K, (frame.stamp_ns - start) / 1e9)
+        return math.nan if decision.relative else decision.scale
+
+    return scale_of
 
 
 def _frame_id(bag) -> str:

@@ -41,7 +41,7 @@ class FrameScore:
     stamp_ns: int
     median: dict[str, float] | None
     metric: dict[str, float] | None
-    scale: float  # metres per network unit used for the prediction
+    scale: float  # metres per network unit used for the prediction (NaN: none yet, depth not published)
 
 
 @dataclass
@@ -84,7 +84,8 @@ class Scorer:
             if rows:
                 out[protocol] = {key: float(np.mean([r[key] for r in rows])) for key in DEPTH_KEYS}
         factors = np.array([f.median["scale"] * f.scale for f in self.frames if f.median is not None])
-        used = np.array([f.scale for f in self.frames])
+        used = np.array([f.scale for f in self.frames if np.isfinite(f.scale)])
+        out["frames_without_scale"] = len(self.frames) - len(used)  # floor mode before its first valid scale
         out["scale"] = {
             "median_scaling_factor": _spread(factors),  # metres per network unit the median scaling implies
             "used": _spread(used),  # metres per network unit the prediction used
