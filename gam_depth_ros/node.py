@@ -115,6 +115,7 @@ class DepthNode(Node):
         self.stats = NodeStats()
         self._slot = LatestSlot()
         self._camera = None  # latest valid CameraModel from camera_info
+        self._failure_streak, self._last_failure = 0, ""  # consecutive failed frames (worker thread)
         self._warned: set[str] = set()
 
         qos_in = make_qos(params.qos_in_reliability, params.qos_in_depth)
@@ -170,6 +171,9 @@ class DepthNode(Node):
             level, message = DiagnosticStatus.WARN, "no input images in the last period"
         elif snapshot.window["malformed"] or snapshot.window["errors"]:
             level, message = DiagnosticStatus.WARN, "malformed input images or processing errors"
+        if self._failure_streak >= self.params.max_consecutive_failures:
+            level = DiagnosticStatus.ERROR
+            message = f"{self._failure_streak} frames in a row failed; last: {self._last_failure}"
         values = {name: str(value) for name, value in snapshot.totals.items()}
         values["input_hz"] = f"{snapshot.rate_hz('frames_in'):.2f}"
         values["output_hz"] = f"{snapshot.rate_hz('frames_out'):.2f}"
@@ -203,10 +207,14 @@ class DepthNode(Node):
                 continue
             try:
                 self._process(*item)
+                self._failure_streak = 0
             except Exception as error:  # keep serving; the next frame may be fine
                 self.stats.count("errors")
+                self._failure_streak += 1
+                self._last_failure = f"{type(error).__name__}: {error}"
                 self.get_logger().error(
-                    f"frame failed: {type(error).__name__}: {error}", throttle_duration_sec=WARN_THROTTLE_S
+                    f"frame dropped, it failed ({self._failure_streak} in a row): {self._last_failure}",
+                    throttle_duration_sec=WARN_THROTTLE_S,
                 )
 
     def _process(self, msg, received: float) -> None:
@@ -247,11 +255,32 @@ class DepthNode(Node):
         state = "NONE YET" if last.relative else f"{last.scale:.4g} m/unit"
         return f", floor scale {state} (confidence {last.confidence:.2f}{', ' + last.reason if last.reason else ''})"
 
-    def _frame_scale(self, prediction, active: dict) -> tuple[float, dict]:
-        """The frame's metres per unit, and the outputs to publish (no depth without a floor scale)."""
+    def _camera_for(self, image_size: tuple[int, int], width: int, height: int):
+        """The latest camera_info scaled to width x height; None (with a warning) if there is none or
+        its aspect ratio differs from the images' (a crop or another camera: scaling would be wrong)."""
         camera = self._camera
+        if camera is None:
+            self._warn_once(
+                "no_camera_info",
+                "no valid camera_info received yet: depth/camera_info, points and the floor scale "
+                "wait until one arrives",
+            )
+            return None
+        rows, cols = image_size
+        if abs(camera.width * rows - camera.height * cols) > max(camera.width, camera.height):
+            self.get_logger().warning(
+                f"camera_info is {camera.width}x{camera.height} but images are {cols}x{rows} (another aspect "
+                "ratio): depth/camera_info, points and the floor scale are not computed",
+                throttle_duration_sec=WARN_THROTTLE_S,
+            )
+            return None
+        return camera.scaled_to(width, height)
+
+    def _frame_scale(self, rgb: np.ndarray, prediction, active: dict) -> tuple[float, dict]:
+        """The frame's metres per unit, and the outputs to publish (no depth without a floor scale)."""
         height, width = prediction.depth.shape
-        K = camera.scaled_to(width, height).K if camera is not None else None
+        camera = self._camera_for(rgb.shape[:2], width, height) if self.params.scale_mode == "floor" else None
+        K = camera.K if camera is not None else None
         decision = self.scaler.decide(prediction.depth, prediction.labels, K, time.monotonic())
         if not decision.relative:
             return decision.scale, active
@@ -268,7 +297,7 @@ class DepthNode(Node):
         return decision.scale, {t: p for t, p in active.items() if t.startswith("semantic")}
 
     def _publish(self, header, rgb: np.ndarray, prediction, active: dict) -> None:
-        scale, active = self._frame_scale(prediction, active)
+        scale, active = self._frame_scale(rgb, prediction, active)
         depth_m = np.multiply(prediction.depth, np.float32(scale), dtype=np.float32)
         depth_m[~(np.isfinite(depth_m) & (depth_m > 0))] = np.nan
         height, width = depth_m.shape
@@ -284,21 +313,9 @@ class DepthNode(Node):
             active["semantic/colorized"].publish(fill_image_msg(Image(header=header), colour, "rgb8"))
         if "depth/camera_info" not in active and "points" not in active:
             return
-        camera = self._camera
+        camera = self._camera_for(rgb.shape[:2], width, height)
         if camera is None:
-            self._warn_once(
-                "no_camera_info",
-                "no valid camera_info received yet: depth/camera_info and points "
-                "are not published until one arrives",
-            )
             return
-        if abs(camera.width * rgb.shape[0] - camera.height * rgb.shape[1]) > max(camera.width, camera.height):
-            self._warn_once(
-                "aspect",
-                f"camera_info is {camera.width}x{camera.height} but images are "
-                f"{rgb.shape[1]}x{rgb.shape[0]}: intrinsics scaled anyway",
-            )
-        camera = camera.scaled_to(width, height)
         if "depth/camera_info" in active:
             active["depth/camera_info"].publish(fill_camera_info_msg(CameraInfo(header=header), camera))
         if "points" in active:

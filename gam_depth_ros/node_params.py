@@ -103,6 +103,9 @@ class NodeParams:
     )
     qos_out_depth: int = _param(1, "History depth of the output publishers (keep last).", minimum=1)
     stats_period: float = _param(5.0, "Seconds between statistics (INFO log and diagnostics).", minimum=0.1)
+    max_consecutive_failures: int = _param(
+        10, "Diagnostics level ERROR after this many frames in a row failed in inference or publishing.", minimum=1
+    )
     debug_inference_delay: float = _param(
         0.0,
         "Test/benchmark knob: extra seconds slept after each inference to "
