@@ -40,8 +40,8 @@ def raw_to_rgb(height: int, width: int, encoding: str, step: int, data) -> np.nd
         Bytes per row, at least ``width * channels``; extra bytes at the end of each row
         (padding) are ignored.
     data:
-        Any buffer (bytes, ``array.array('B')``, numpy) of at least ``step * height`` bytes;
-        bytes beyond that are ignored.
+        Any buffer (bytes, ``array.array('B')``, numpy) of exactly ``step * height`` bytes, as
+        sensor_msgs/Image requires (another length means a wrong step or size: refused).
 
     Returns
     -------
@@ -52,7 +52,7 @@ def raw_to_rgb(height: int, width: int, encoding: str, step: int, data) -> np.nd
     Raises
     ------
     ImageDecodeError
-        Unsupported encoding, non-positive or absurd size, ``step`` too small, data too short.
+        Unsupported encoding, non-positive or absurd size, ``step`` too small, data of another length.
     """
     channels = INPUT_CHANNELS.get(encoding)
     if channels is None:
@@ -63,11 +63,11 @@ def raw_to_rgb(height: int, width: int, encoding: str, step: int, data) -> np.nd
     if step < row_bytes:
         raise ImageDecodeError(f"step {step} < width {width} x {channels} channels = {row_bytes} bytes")
     buffer = np.frombuffer(data, dtype=np.uint8)
-    if buffer.size < step * height:
+    if buffer.size != step * height:
         raise ImageDecodeError(
             f"data has {buffer.size} bytes, expected step {step} x height {height} = {step * height}"
         )
-    rows = buffer[: step * height].reshape(height, step)[:, :row_bytes]
+    rows = buffer.reshape(height, step)[:, :row_bytes]
     pixels = rows.reshape(height, width, channels)
     if encoding == "rgb8":
         return pixels
