@@ -65,6 +65,7 @@ class DataConfig:
     split_file: str = ""  # split text file (nyu_raw: one sample per line), "" = none
     options: dict[str, Any] = field(default_factory=dict)  # source-specific settings, see each loader
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # null = no augmentation
+    strict: bool = False  # an unreadable image stops training (true) or is skipped with a warning (false)
 
     def __post_init__(self) -> None:
         if not self.source:

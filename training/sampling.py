@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections.abc import Iterator
 
@@ -22,6 +23,9 @@ from torch.utils.data import Dataset, DistributedSampler, get_worker_info
 def sample_seed(seed: int, epoch: int, index: int) -> int:
     """A 32-bit seed that depends only on (seed, epoch, index)."""
     return int(np.random.SeedSequence([seed, epoch, index]).generate_state(1)[0])
+
+
+LOG = logging.getLogger("training.data")
 
 
 class ResumableSampler(DistributedSampler):
@@ -57,10 +61,18 @@ class ResumableSampler(DistributedSampler):
 
 
 class SeededDataset(Dataset):
-    """Wraps a map-style dataset so that ``dataset[(index, seed)]`` loads ``index`` under ``seed``."""
+    """Wraps a map-style dataset so that ``dataset[(index, seed)]`` loads ``index`` under ``seed``.
 
-    def __init__(self, dataset: Dataset) -> None:
+    A sample whose files cannot be read (:class:`training.data.common.DataError`, which names the
+    file) is skipped with a warning and the next index is loaded instead, unless ``strict``: then
+    the error stops training. At most ``MAX_SKIPS`` samples in a row are skipped.
+    """
+
+    MAX_SKIPS = 16
+
+    def __init__(self, dataset: Dataset, strict: bool = False) -> None:
         self.dataset = dataset
+        self.strict = strict
 
     def __len__(self) -> int:
         return len(self.dataset)  # type: ignore[arg-type]
@@ -74,9 +86,21 @@ class SeededDataset(Dataset):
         np.random.seed(seed)
         torch.default_generator.manual_seed(seed)  # CPU only: never touches CUDA generators
         try:
-            return self.dataset[index]
+            return self._load(index)
         finally:
             if in_main_process:
                 random.setstate(saved[0])
                 np.random.set_state(saved[1])
                 torch.set_rng_state(saved[2])
+
+    def _load(self, index: int):
+        from training.data.common import DataError
+
+        for attempt in range(self.MAX_SKIPS + 1):
+            try:
+                return self.dataset[(index + attempt) % len(self)]
+            except DataError as error:
+                if self.strict or attempt == self.MAX_SKIPS:
+                    raise
+                LOG.warning("skipping an unreadable sample (data.strict: false): %s", error)
+        raise AssertionError("unreachable")

@@ -119,7 +119,8 @@ class Trainer:
         self.train_set = make_dataset(config.data, config, train=True)
         self.sampler = ResumableSampler(self.train_set, self.info.world_size, self.info.rank, True, t.seed)
         self.loader = DataLoader(
-            SeededDataset(self.train_set), batch_size=t.batch_size, sampler=self.sampler, num_workers=t.num_workers,
+            SeededDataset(self.train_set, strict=config.data.strict), batch_size=t.batch_size, sampler=self.sampler,
+            num_workers=t.num_workers,
             drop_last=True, pin_memory=device.type == "cuda", generator=torch.Generator().manual_seed(t.seed),
         )
         self.steps_per_epoch = self.sampler.num_samples // t.batch_size
