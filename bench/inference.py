@@ -11,7 +11,12 @@ the backends are timed on one fixed [1,3,H,W] input:
 - ``torch.compile`` (only with ``--torch-compile``): inductor with weight freezing, channels-last;
 - ``... (fast)``: the decoder variant with zero padding and ReLU (``ModelConfig.decoder_padding``,
   ``decoder_activation``), same FLOPs, in torch channels-last and ONNX Runtime; skipped with
-  ``--no-fast-variant``. Speed-ups are always against the paper variant's torch eager.
+  ``--no-fast-variant``. Speed-ups are always against the paper variant's torch eager;
+- ``onnxruntime (compact)``: the compact network (``base_channels: 32``, the shipped demo
+  model's width; about a quarter of the FLOPs), its GFLOP/s from its own FLOPs;
+- memory (``--memory``): for each backend a fresh process loads the model and runs it 3 times;
+  reported is its peak resident memory (VmHWM) minus the resident memory after the imports, i.e.
+  what the model and its inference add.
 
 The machine this runs on is shared and noisy, so the backends and a large fp32 matmul are run in
 interleaved rounds (one call of each per round, a short sleep between calls so that no backend's
@@ -23,7 +28,7 @@ fp32 peak of this CPU with the same thread count).
 
 Usage::
 
-    .venv/bin/python bench/inference.py [--sizes 288x384 256x320] [--threads 2] [--json out.json]
+    .venv/bin/python bench/inference.py [--sizes 288x384 256x320] [--threads 1 2] [--memory] [--json out.json]
 """
 
 from __future__ import annotations
@@ -48,7 +53,7 @@ from gam_depth_ros.metadata import ModelMetadata
 from gam_depth_ros.networks import GamDepthNet
 from gam_depth_ros.networks.flops import count_flops
 
-SIZES = ("192x256", "256x320", "288x384", "480x640")
+SIZES = ("96x128", "192x256", "256x320", "288x384", "480x640")
 DEFAULT_SIZES = ("288x384", "256x320")
 
 
@@ -143,12 +148,13 @@ def interleaved_times(
     return times
 
 
-def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) -> dict:
+def bench_size(height: int, width: int, threads: int, args: argparse.Namespace, folder: Path) -> dict:
+    torch.set_num_threads(threads)
     model = make_model(args.seed)
     flops = count_flops(model, height, width)
     onnx_path = folder / f"gam_depth_{height}x{width}.onnx"
     export_onnx(model, onnx_path, ModelMetadata(input_height=height, input_width=width))
-    backend = OnnxRuntimeBackend(onnx_path, threads=args.threads, providers=["CPUExecutionProvider"])
+    backend = OnnxRuntimeBackend(onnx_path, threads=threads, providers=["CPUExecutionProvider"])
     batch = np.random.default_rng(args.seed).random((1, 3, height, width), dtype=np.float32)
 
     runners = {"torch eager": torch_runner(model, batch, channels_last=False)}
@@ -162,9 +168,15 @@ def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) 
         fast = make_model(args.seed, **FAST_VARIANT)
         fast_path = folder / f"gam_depth_fast_{height}x{width}.onnx"
         export_onnx(fast, fast_path, ModelMetadata(input_height=height, input_width=width))
-        fast_backend = OnnxRuntimeBackend(fast_path, threads=args.threads, providers=["CPUExecutionProvider"])
+        fast_backend = OnnxRuntimeBackend(fast_path, threads=threads, providers=["CPUExecutionProvider"])
         runners["torch channels-last (fast)"] = torch_runner(fast, batch, channels_last=True)
         runners["onnxruntime (fast)"] = lambda: fast_backend.run_network(batch)
+    compact = make_model(args.seed, base_channels=32)
+    compact_path = folder / f"gam_depth_compact_{height}x{width}.onnx"
+    export_onnx(compact, compact_path, ModelMetadata(input_height=height, input_width=width))
+    compact_backend = OnnxRuntimeBackend(compact_path, threads=threads, providers=["CPUExecutionProvider"])
+    runners["onnxruntime (compact)"] = lambda: compact_backend.run_network(batch)
+    own_flops = {"onnxruntime (compact)": count_flops(compact, height, width)["total"]}
     matmul, matmul_flops = matmul_runner(args.matmul_size)
     runners["matmul"] = matmul
     times = interleaved_times(runners, args.warmup, args.runs, args.gap_ms / 1000)
@@ -174,7 +186,7 @@ def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) 
     backends = {}
     for name, samples in times.items():
         median_s = statistics.median(samples)
-        gflops = flops["total"] / median_s / 1e9
+        gflops = own_flops.get(name, flops["total"]) / median_s / 1e9
         backends[name] = {
             "median_ms": 1000 * median_s,
             "best_ms": 1000 * min(samples),
@@ -187,16 +199,63 @@ def bench_size(height: int, width: int, args: argparse.Namespace, folder: Path) 
     return {
         "height": height,
         "width": width,
+        "threads": threads,
         "gflop": {part: value / 1e9 for part, value in flops.items()},
+        "gflop_compact": own_flops["onnxruntime (compact)"] / 1e9,
         "matmul_gflops": matmul_gflops,
         "backends": backends,
     }
 
 
+MEMORY_BACKENDS = {"torch eager": ("paper", False), "torch eager channels-last": ("paper", True),
+                   "onnxruntime": ("paper", None), "torch channels-last (fast)": ("fast", True),
+                   "onnxruntime (fast)": ("fast", None), "onnxruntime (compact)": ("compact", None)}
+
+
+def _vm(field: str) -> float:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
+def memory_probe(name: str, size: str, threads: str, seed: int) -> float:
+    """In this (fresh) process: peak memory (MB) that loading and running backend ``name`` adds."""
+    height, width = (int(v) for v in size.split("x"))
+    torch.set_num_threads(int(threads))
+    variant, channels_last = MEMORY_BACKENDS[name]
+    kwargs = {"fast": FAST_VARIANT, "compact": {"base_channels": 32}}.get(variant, {})
+    batch = np.random.default_rng(seed).random((1, 3, height, width), dtype=np.float32)
+    baseline = _vm("VmRSS")
+    model = make_model(seed, **kwargs)
+    if channels_last is None:
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "m.onnx"
+            export_onnx(model, path, ModelMetadata(input_height=height, input_width=width))
+            del model
+            baseline = _vm("VmRSS")  # the export's own memory does not count
+            backend = OnnxRuntimeBackend(path, threads=int(threads), providers=["CPUExecutionProvider"])
+            for _ in range(3):
+                backend.run_network(batch)
+    else:
+        run = torch_runner(model, batch, channels_last)
+        for _ in range(3):
+            run()
+    return _vm("VmHWM") - baseline
+
+
+def run_memory_probe(name: str, height: int, width: int, threads: int) -> float:
+    import subprocess
+
+    output = subprocess.run([sys.executable, __file__, "--memory-probe", name, f"{height}x{width}", str(threads)],
+                            capture_output=True, text=True, check=True).stdout
+    return float(json.loads(output.strip().splitlines()[-1])["memory_mb"])
+
+
 def print_size(result: dict) -> None:
     gflop = result["gflop"]
     print(
-        f"\n{result['height']}x{result['width']}: {gflop['total']:.2f} GFLOP per frame "
+        f"\n{result['height']}x{result['width']}, {result['threads']} thread(s): {gflop['total']:.2f} GFLOP per frame "
         f"(encoder {gflop['encoder']:.2f}, depth decoder {gflop['depth_decoder']:.2f}, "
         f"semantic decoder {gflop['semantic_decoder']:.2f}); matmul {result['matmul_gflops']:.0f} GFLOP/s"
     )
@@ -206,6 +265,7 @@ def print_size(result: dict) -> None:
         print(
             f"{name:28s} {row['median_ms']:10.1f} {row['best_ms']:8.1f} {row['fps']:9.2f} "
             f"{row['gflops']:8.1f} {row['percent_of_matmul']:8.1f}% {row['speedup_vs_torch_eager']:13.2f}x"
+            + (f"   peak +{row['memory_mb']:.0f} MB" if "memory_mb" in row else "")
         )
 
 
@@ -215,7 +275,9 @@ def main(argv: list[str] | None = None) -> int:
         "--sizes", nargs="+", type=parse_size, default=[parse_size(s) for s in DEFAULT_SIZES], metavar="HxW",
         help=f"network input sizes, from {', '.join(SIZES)} (default: {' '.join(DEFAULT_SIZES)})",
     )
-    parser.add_argument("--threads", type=int, default=2, help="CPU threads for every backend (default 2)")
+    parser.add_argument("--threads", type=int, nargs="+", default=[2], help="CPU thread counts to run (default 2)")
+    parser.add_argument("--memory", action="store_true", help="also measure each backend's peak memory")
+    parser.add_argument("--memory-probe", nargs=3, metavar=("BACKEND", "HxW", "THREADS"), help=argparse.SUPPRESS)
     parser.add_argument("--runs", type=int, default=15, help="timed rounds (default 15)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed calls of each first (default 3)")
     parser.add_argument("--gap-ms", type=float, default=20, help="ms of sleep before each timed call (20)")
@@ -228,10 +290,12 @@ def main(argv: list[str] | None = None) -> int:
                         help="add torch.compile (inductor, freezing, channels-last); ~30 s compile per size")
     parser.add_argument("--json", type=Path, metavar="OUT", help="also write all figures and samples here")
     args = parser.parse_args(argv)
-    if args.threads < 1 or args.runs < 1:
+    if args.memory_probe:
+        print(json.dumps({"memory_mb": memory_probe(*args.memory_probe, seed=args.seed)}))
+        return 0
+    if min(args.threads) < 1 or args.runs < 1:
         parser.error("--threads and --runs must be at least 1")
 
-    torch.set_num_threads(args.threads)
     import onnxruntime
 
     machine = {
@@ -243,16 +307,20 @@ def main(argv: list[str] | None = None) -> int:
         "numpy": np.__version__,
     }
     print(
-        f"{machine['cpu']}, {machine['logical_cpus']} CPUs, threads {args.threads}, "
+        f"{machine['cpu']}, {machine['logical_cpus']} CPUs, threads {' '.join(map(str, args.threads))}, "
         f"torch {torch.__version__}, "
         f"onnxruntime {onnxruntime.__version__}; {args.runs} interleaved rounds, medians"
     )
     results = []
     with tempfile.TemporaryDirectory(prefix="gam_depth_bench_") as folder:
-        for height, width in args.sizes:
-            result = bench_size(height, width, args, Path(folder))
-            print_size(result)
-            results.append(result)
+        for threads in args.threads:
+            for height, width in args.sizes:
+                result = bench_size(height, width, threads, args, Path(folder))
+                if args.memory:
+                    for name, row in result["backends"].items():
+                        row["memory_mb"] = run_memory_probe(name, height, width, threads)
+                print_size(result)
+                results.append(result)
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("json", "sizes")}
         settings["sizes"] = [f"{h}x{w}" for h, w in args.sizes]
