@@ -26,7 +26,9 @@ machine per design.md section 5; measured in this run for ours). The step's FLOP
 Usage::
 
     .venv/bin/python bench/training_throughput.py [--rounds 5] [--variants fp32 fp32-cl bf16-cl]
-        [--structure] [--threads 2] [--json out.json]
+        [--structure] [--threads 2] [--memory] [--json out.json]
+
+``--memory`` adds each variant's peak resident memory (VmHWM of a fresh process running two steps).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import argparse
 import json
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -125,6 +128,14 @@ def matmul_gflops(size: int = 4096) -> float:
     return 2 * size**3 / (time.perf_counter() - start) / 1e9
 
 
+def peak_rss_mb(field: str = "VmHWM") -> float:
+    """``VmHWM`` (peak) or ``VmRSS`` (now) of this process in MB, from /proc."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1]) / 1024.0
+    return float("nan")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5, help="timed rounds (one step of every variant each)")
@@ -134,8 +145,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--json", type=Path, help="write every figure and sample here")
     parser.add_argument("--output", type=Path, default=Path("/tmp/gam_depth_training_bench"))
+    parser.add_argument("--memory", action="store_true",
+                        help="also the peak memory of each variant (two steps in a fresh process each)")
+    parser.add_argument("--memory-probe", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
+    if args.memory_probe:  # in a fresh process: peak resident memory of two steps of one variant
+        baseline = peak_rss_mb("VmRSS")
+        runner = Runner(args.memory_probe, args.structure, args.output)
+        runner.step(record=False)
+        runner.step(record=False)
+        print(json.dumps({"peak_mb": peak_rss_mb("VmHWM"), "baseline_mb": baseline}))
+        return 0
 
     runners = {name: Runner(name, args.structure, args.output) for name in args.variants}
     flops = step_flops(next(iter(runners.values())))
@@ -174,6 +195,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{row['variant']:16s} {m['data']:6.3f} {m['forward']:8.2f} {m['backward']:9.2f} {m['optimiser']:6.3f} "
               f"{m['step']:6.2f} {row['images_per_s']:6.2f} {row['ratio_vs_reference']:6.2f} "
               f"{100 * row['share_of_matmul']:8.1f}% {row['normalised_ratio_vs_reference']:14.2f}")
+    if args.memory:
+        for row in rows:
+            command = [sys.executable, __file__, "--memory-probe", row["variant"], "--threads", str(args.threads)]
+            command += ["--structure"] if args.structure else []
+            probe = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
+                               .splitlines()[-1])
+            row["peak_rss_mb"] = probe["peak_mb"]
+            print(f"{row['variant']:16s} peak resident memory {probe['peak_mb']:.0f} MB "
+                  f"(process after imports: {probe['baseline_mb']:.0f} MB)")
     if args.json:
         args.json.write_text(json.dumps({
             "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
