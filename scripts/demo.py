@@ -31,6 +31,9 @@ from training.synthetic.generate import TOPICS, render_sequence, write_bag  # no
 LOG = logging.getLogger("demo")
 DEMO_MODEL = REPO / "models" / "demo" / "gam_depth_demo.onnx"
 SAMPLE_SEED = 7  # not a training seed (0) nor the held-out validation seed (1): rooms never seen
+RANDOM_MODEL_BANNER = ("\n" + "!" * 100 + "\n!! WARNING: %s not found: the demo uses a seeded RANDOM network.\n"
+                       "!! The pipeline runs end to end, but its depth and label numbers are meaningless.\n"
+                       + "!" * 100)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -80,8 +83,9 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     bag = sample_bag(args.output / "sample_bag", args.frames, args.image_size)
     model = args.model
-    if not model.is_file():
-        LOG.warning("WARNING: %s not found: using a seeded RANDOM network; depth and labels are meaningless", model)
+    stand_in = not model.is_file()
+    if stand_in:
+        LOG.warning(RANDOM_MODEL_BANNER, model)
         model = random_model(args.output)
     recorded = args.output / "recorded_bag"
     shutil.rmtree(recorded, ignore_errors=True)
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
                  f"{', '.join(report['figures'])})")
     lines.append(f"  recorded bag (inputs + node outputs, plays in Foxglove/RViz): {recorded}")
     print("\n".join(lines))
+    if stand_in:  # again after the summary, where people look
+        LOG.warning(RANDOM_MODEL_BANNER, args.model)
     return 0
 
 

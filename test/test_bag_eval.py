@@ -69,6 +69,8 @@ def test_live_mode_counts_every_frame_and_matches_offline(tmp_path, bag, small_m
     assert timing["sent"] == FRAMES and timing["processed"] + timing["dropped"] == FRAMES
     assert timing["processed"] >= FRAMES // 2  # at half speed a 64x96 model keeps up with most frames
     assert 0 < timing["latency_ms"]["p50"] <= timing["latency_ms"]["p95"] <= timing["latency_ms"]["p99"]
+    replay_s = (FRAMES - 1) / 15.0  # 30 Hz bag at half speed
+    assert timing["processed"] / (replay_s + 1.0) <= timing["throughput_fps"] <= FRAMES / replay_s
     assert "latency_histogram.png" in live["figures"]
     _, offline = run(bag, small_model.onnx, tmp_path / "off")
     by_stamp = {f["stamp_ns"]: f["abs_rel_median"] for f in offline["per_frame"]}

@@ -188,7 +188,9 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
                     break
             time.sleep(0.05)
         time.sleep(0.2)  # the other outputs of the last frame
-        duration = time.monotonic() - start_wall
+        with lock:  # first publish -> last depth received (not the drain wait after a dropped last frame)
+            arrivals = [arrival for arrival, _ in received["depth"].values()]
+        duration = (max(arrivals) if arrivals else time.monotonic()) - start_wall
         spinning.clear()
         spinner.join(2)
     finally:
