@@ -23,7 +23,7 @@ ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE
 
 Usage::
 
-    .venv/bin/python bench/learning.py --steps 1500 --seeds 0 1 --jobs 2
+    .venv/bin/python bench/learning.py --steps 800 --seeds 0 --jobs 1 --threads 1
 
 Data is generated under ``--data-dir`` when missing; each run's log, checkpoints and scores stay
 under ``--runs-dir`` (a finished run is reused, so an interrupted benchmark continues where it
@@ -199,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (threads split between them)")
+    parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: CPUs / jobs)")
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=96)
     parser.add_argument("--train-sequences", type=int, default=24)
@@ -216,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
     frames = eval_frames(eval_dir, args.eval_per_sequence)
     print(f"{len(frames)} held-out frames from {args.eval_sequences} rooms", flush=True)
 
-    threads = max(1, (os.cpu_count() or 2) // args.jobs)
+    threads = args.threads or max(1, (os.cpu_count() or 2) // args.jobs)
     jobs = [(v, s) for v in args.variants for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {job: pool.submit(train_run, args.runs_dir / f"{job[0]}_seed{job[1]}", *job, args.steps,
