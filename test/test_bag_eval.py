@@ -109,3 +109,33 @@ def test_damaged_bag_gives_a_partial_report_marked_incomplete(tmp_path, bag, sma
     assert "INCOMPLETE" in (tmp_path / "out" / "report.md").read_text()
     if damage == "truncated":
         assert report["frames"] < FRAMES
+
+
+def _rewrite(bag, out, topic, **changes):
+    """A copy of ``bag`` whose ``topic`` messages have ``changes`` applied (e.g. another encoding)."""
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Reader(bag) as reader, Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
+        for connection, timestamp, raw in reader.messages():
+            if connection.topic == topic:
+                msg = store.deserialize_cdr(raw, connection.msgtype)
+                for name, value in changes.items():
+                    setattr(msg, name, value)
+                raw = store.serialize_cdr(msg, connection.msgtype)
+            writer.write(connections[connection.id], timestamp, raw)
+    return out
+
+
+def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):  # noqa: F811
+    yuv = _rewrite(bag, tmp_path / "yuv_bag", TOPICS["image"], encoding="yuv422")
+    code = main(["--bag", str(yuv), "--image-topic", TOPICS["image"], "--model", str(small_model.onnx),
+                 "--output", str(tmp_path / "out")])
+    assert code == 2 and "no image could be read" in caplog.text and "'yuv422'" in caplog.text
+    caplog.clear()
+    signed = _rewrite(bag, tmp_path / "s16_bag", TOPICS["depth"], encoding="16SC1")
+    code, report = run(signed, small_model.onnx, tmp_path / "out2")
+    assert code == 0 and report["summary"]["scored_frames"] == 0 and len(report["skipped_messages"]) == FRAMES
+    assert "'16SC1' unsupported" in caplog.text and "no frame was scored" in caplog.text

@@ -70,8 +70,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     bag = read_bag(args.bag, args.image_topic, args.camera_info_topic, args.depth_topic, args.label_topic,
                    args.depth_max_dt, args.max_frames)
     if not bag.frames:
-        raise BagError(f"{args.bag}: no image could be read from {args.image_topic}"
-                       + (f" ({bag.reason})" if bag.reason else ""))
+        why = "; ".join(filter(None, [bag.reason, bag.skipped[0] if bag.skipped else ""]))
+        raise BagError(f"{args.bag}: no image could be read from {args.image_topic}" + (f" ({why})" if why else ""))
     backend = create_backend(args.backend, args.model, threads=args.threads)
     depth_scale = args.depth_scale or backend.metadata.depth_scale
     timing: dict = {}
@@ -162,6 +162,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     summary = report["summary"]
     median = summary.get("median", {})
+    if report["skipped_messages"]:  # e.g. ground truth in an unsupported encoding: say so, not only in the report
+        LOG.warning("warning: %d messages could not be decoded and were skipped, the first: %s",
+                    len(report["skipped_messages"]), report["skipped_messages"][0])
+    if args.depth_topic and not summary.get("scored_frames"):
+        LOG.warning("warning: no frame was scored: no usable ground truth on %s within %.3f s of an image",
+                    args.depth_topic, args.depth_max_dt)
     LOG.info("%s: %d frames, %d scored; AbsRel %.4f (median-scaled), %s; report: %s",
              args.bag, report["frames"], summary.get("scored_frames", 0), median.get("abs_rel", float("nan")),
              "complete" if report["complete"] else f"INCOMPLETE ({report['incomplete_reason']})",
