@@ -10,6 +10,8 @@ from pathlib import Path
 
 from ros_helpers import ros_env
 
+from gam_depth_ros.evaluation.bag_reader import bag_topics
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -24,7 +26,10 @@ def test_demo_replays_the_sample_bag_through_the_node(tmp_path):
     timing = report["timing"]
     assert timing["sent"] == 12 and timing["processed"] + timing["dropped"] == 12 and timing["processed"] > 0
     assert report["summary"]["scored_frames"] == timing["processed"]
-    assert (tmp_path / "recorded_bag" / "metadata.yaml").is_file()
+    recorded = bag_topics(tmp_path / "recorded_bag")  # inputs and everything the node published
+    assert recorded["/camera/image_raw"] == "sensor_msgs/msg/Image"
+    assert recorded["/gam_depth/depth/camera_info"] == "sensor_msgs/msg/CameraInfo"
+    assert recorded["/gam_depth/points"] == "sensor_msgs/msg/PointCloud2"
     assert "latency p50" in result.stdout and str(tmp_path / "report" / "report.md") in result.stdout
     if not (ROOT / "models" / "demo" / "gam_depth_demo.onnx").is_file():  # the stand-in says so, loudly
         assert result.stderr.count("seeded RANDOM network") == 2
