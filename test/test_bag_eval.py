@@ -56,6 +56,7 @@ def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequen
     recorded = bag_topics(tmp_path / "rec")
     assert recorded[TOPICS["image"]] == "sensor_msgs/msg/Image"
     assert recorded["/gam_depth/depth"] == "sensor_msgs/msg/Image"
+    assert recorded[TOPICS["depth"]] == recorded[TOPICS["labels"]] == "sensor_msgs/msg/Image"  # ground truth too
     frames = read_bag(tmp_path / "rec", "/gam_depth/semantic", depth_topic="/gam_depth/depth", max_dt=0.0)
     assert len(frames.frames) == FRAMES and all(f.depth_m is not None for f in frames.frames)
     assert [f.stamp_ns for f in frames.frames] == [int(s) for s in sequence.stamps_ns]

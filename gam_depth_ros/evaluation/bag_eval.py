@@ -19,7 +19,7 @@ import logging
 import sys
 from pathlib import Path
 
-from gam_depth_ros.evaluation.bag_reader import BagError, read_bag
+from gam_depth_ros.evaluation.bag_reader import BagError, read_bag, topic_messages
 from gam_depth_ros.evaluation.offline import run_offline
 from gam_depth_ros.evaluation.recorder import output_messages, write_recording
 from gam_depth_ros.evaluation.report import latency_stats, write_figures, write_report
@@ -118,8 +118,9 @@ def evaluate(args: argparse.Namespace) -> dict:
         "recorded_bag": None,
     }
     if args.record:
+        truth = topic_messages(args.bag, {t for t in (args.depth_topic, args.label_topic) if t})
         report["recorded_bag"] = str(write_recording(args.record, bag, args.image_topic, args.camera_info_topic,
-                                                     recorded))
+                                                     recorded, truth))
     write_report(args.output, report)
     return report
 

@@ -95,6 +95,18 @@ class _Source:
                 yield connection.topic, connection.msgtype, timestamp, raw
 
 
+def topic_messages(path: str | Path, topics: set[str]) -> list[tuple[str, str, int, bytes]]:
+    """``(topic, msgtype, header stamp, raw)`` of ``topics``, as far as the bag can be read (no error)."""
+    store = _typestore()
+    out: list[tuple[str, str, int, bytes]] = []
+    try:
+        for topic, msgtype, timestamp, raw in _Source(Path(path)).messages(topics):
+            out.append((topic, msgtype, header_stamp_ns(store.deserialize_cdr(raw, msgtype), timestamp), bytes(raw)))
+    except Exception:  # damaged bag: read_bag has already reported it; keep what was read
+        pass
+    return out
+
+
 def bag_topics(path: str | Path) -> dict[str, str]:
     """Topic -> message type of every connection in the bag (raises :class:`BagError` if unreadable)."""
     return _Source(Path(path)).topics

@@ -1,8 +1,9 @@
 """``--record``: the evaluation's inputs and outputs as a rosbag2 (mcap) for Foxglove or RViz.
 
-Inputs keep their topics and serialized bytes; outputs go under ``/gam_depth/`` (``depth`` 32FC1
-metres, ``semantic`` mono8, and in live mode whatever else the node published). Every message is
-logged at its header stamp, so playback lines outputs up with the images they came from.
+Inputs and the ground-truth depth and labels keep their topics and serialized bytes; outputs go under
+``/gam_depth/`` (``depth`` 32FC1 metres, ``semantic`` mono8, and in live mode whatever else the node
+published). Every message is logged at its header stamp, so playback lines outputs up with the
+images they came from.
 """
 
 from __future__ import annotations
@@ -39,8 +40,10 @@ def output_messages(outputs: list[Output], frame_id: str) -> list[tuple[str, str
 
 
 def write_recording(path: Path, bag: BagFrames, image_topic: str, camera_info_topic: str,
-                    outputs: list[tuple[str, str, int, bytes]]) -> Path:
-    """Write inputs (images, camera info) and ``outputs`` ``(topic, type, stamp, raw)`` to ``path``."""
+                    outputs: list[tuple[str, str, int, bytes]],
+                    ground_truth: list[tuple[str, str, int, bytes]] | None = None) -> Path:
+    """Write inputs (images, camera info), ``outputs`` ``(topic, type, stamp, raw)`` and the ground-truth
+    messages ``ground_truth`` (same form, topics unchanged) to ``path``."""
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
@@ -48,7 +51,7 @@ def write_recording(path: Path, bag: BagFrames, image_topic: str, camera_info_to
     messages = [(image_topic, bag.image_msgtype, f.stamp_ns, f.raw) for f in bag.frames]
     if camera_info_topic:
         messages += [(camera_info_topic, "sensor_msgs/msg/CameraInfo", s, raw) for s, raw in bag.camera_info_raw]
-    messages += outputs
+    messages += outputs + list(ground_truth or [])
     messages.sort(key=lambda m: m[2])
     with Writer(path, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
         connections = {}
