@@ -16,7 +16,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import math
+import re
 import sys
+from collections import Counter
 from pathlib import Path
 
 from gam_depth_ros.evaluation.bag_reader import BagError, read_bag, topic_messages
@@ -77,6 +80,7 @@ def evaluate(args: argparse.Namespace) -> dict:
     timing: dict = {}
     recorded: list = []
     latency: list[float] = []
+    scale_of = None
     if args.mode == "offline":
         scale_of = floor_scale_function(args, bag, depth_scale) if args.scale_mode == "floor" else None
         outputs, inference_ms = run_offline(bag.frames, backend, depth_scale, scale_of)
@@ -114,6 +118,7 @@ def evaluate(args: argparse.Namespace) -> dict:
         "bag": str(args.bag), "model": str(args.model), "mode": args.mode, "complete": bag.complete,
         "incomplete_reason": bag.reason, "frames": len(bag.frames), "skipped_messages": bag.skipped,
         "summary": scorer.summary(), "timing": timing, "per_frame": per_frame,
+        "floor_rejections": dict(scale_of.rejections.most_common()) if scale_of is not None else {},
         "figures": write_figures(args.output, samples, pairs, latency),
         "recorded_bag": None,
     }
@@ -125,27 +130,37 @@ def evaluate(args: argparse.Namespace) -> dict:
     return report
 
 
-def floor_scale_function(args: argparse.Namespace, bag, depth_scale: float):
-    """``(frame, depth, labels) -> metres per unit`` from the floor (NaN until a scale exists), as the node does."""
-    import math
+class FloorScaleOfFrames:
+    """``(frame, depth, labels) -> metres per unit`` from the floor (NaN until a scale exists), as the node does.
 
-    from gam_depth_ros.camera_model import camera_model_from_msg
-    from gam_depth_ros.depth_scaling import DepthScaler
-    from gam_depth_ros.floor_scale import FloorScaleConfig
+    ``rejections`` counts why frames gave no floor measurement (numbers in the reasons replaced by N).
+    """
 
-    if bag.camera_info is None:
-        raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
-    camera = camera_model_from_msg(bag.camera_info)
-    scaler = DepthScaler("floor", depth_scale, FloorScaleConfig(camera_height=args.camera_height,
-                                                                camera_pitch_deg=args.camera_pitch_deg))
-    start = bag.frames[0].stamp_ns
+    def __init__(self, args: argparse.Namespace, bag, depth_scale: float) -> None:
+        from gam_depth_ros.camera_model import camera_model_from_msg
+        from gam_depth_ros.depth_scaling import DepthScaler
+        from gam_depth_ros.floor_scale import FloorScaleConfig
 
-    def scale_of(frame, depth, labels) -> float:
+        if bag.camera_info is None:
+            raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
+        self.camera = camera_model_from_msg(bag.camera_info)
+        self.scaler = DepthScaler("floor", depth_scale, FloorScaleConfig(camera_height=args.camera_height,
+                                                                         camera_pitch_deg=args.camera_pitch_deg))
+        self.start_ns = bag.frames[0].stamp_ns
+        self.rejections: Counter[str] = Counter()
+
+    def __call__(self, frame, depth, labels) -> float:
         height, width = depth.shape
-        decision = scaler.decide(depth, labels, camera.scaled_to(width, height).K, (frame.stamp_ns - start) / 1e9)
+        decision = self.scaler.decide(depth, labels, self.camera.scaled_to(width, height).K,
+                                      (frame.stamp_ns - self.start_ns) / 1e9)
+        if decision.reason:
+            self.rejections[re.sub(r"\d+(\.\d+)?", "N", decision.reason)] += 1
         return math.nan if decision.relative else decision.scale
 
-    return scale_of
+
+def floor_scale_function(args: argparse.Namespace, bag, depth_scale: float) -> FloorScaleOfFrames:
+    """The per-frame floor scale of ``--scale-mode floor`` (see :class:`FloorScaleOfFrames`)."""
+    return FloorScaleOfFrames(args, bag, depth_scale)
 
 
 def _frame_id(bag) -> str:
@@ -166,7 +181,13 @@ def main(argv: list[str] | None = None) -> int:
     if report["skipped_messages"]:  # e.g. ground truth in an unsupported encoding: say so, not only in the report
         LOG.warning("warning: %d messages could not be decoded and were skipped, the first: %s",
                     len(report["skipped_messages"]), report["skipped_messages"][0])
-    if args.depth_topic and not summary.get("scored_frames"):
+    if args.scale_mode == "floor" and summary.get("frames_without_scale"):
+        reasons = report.get("floor_rejections", {})
+        LOG.warning("warning: %d of %d frames had no metric scale from the floor (no depth published for them)%s",
+                    summary["frames_without_scale"], report["frames"],
+                    f"; most frequent reason: {next(iter(reasons))}" if reasons else "")
+    no_scale_at_all = summary.get("frames_without_scale") == report["frames"]  # then there was nothing to score
+    if args.depth_topic and not summary.get("scored_frames") and not no_scale_at_all:
         LOG.warning("warning: no frame was scored: no usable ground truth on %s within %.3f s of an image",
                     args.depth_topic, args.depth_max_dt)
     LOG.info("%s: %d frames, %d scored; AbsRel %.4f (median-scaled), %s; report: %s",

@@ -73,9 +73,16 @@ def markdown(report: dict) -> str:
     if scale.get("used"):
         used, implied = scale["used"], scale.get("median_scaling_factor", {})
         lines += ["", "## Scale (metres per network unit)", "",
-                  f"- used: median {used['median']:.4g}, frame-to-frame std {used['frame_to_frame_std']:.4g}",
+                  f"- used: median {used['median']:.4g}, frame-to-frame std {used['frame_to_frame_std']:.4g} "
+                  f"(of the log: {used['frame_to_frame_log_std']:.4g})",
                   f"- implied by per-image median scaling: median {implied.get('median', float('nan')):.4g}, "
-                  f"frame-to-frame std {implied.get('frame_to_frame_std', float('nan')):.4g}"]
+                  f"frame-to-frame std {implied.get('frame_to_frame_std', float('nan')):.4g} "
+                  f"(of the log: {implied.get('frame_to_frame_log_std', float('nan')):.4g})"]
+    if summary.get("frames_without_scale"):
+        lines += ["", f"## Frames without a metric scale: {summary['frames_without_scale']} (no depth published)"]
+    if report.get("floor_rejections"):
+        lines += ["", "Frames whose floor gave no measurement (a held scale may still have applied), by reason:", ""]
+        lines += [f"- {count}: {reason}" for reason, count in report["floor_rejections"].items()]
     if "semantic" in summary:
         s = summary["semantic"]
         lines += ["", f"## Semantics: mIoU {s['miou']:.4f}, pixel accuracy {s['pixel_acc']:.4f}"]
