@@ -38,18 +38,10 @@ def rss_mb(pid: int) -> float:
 
 
 def random_model(folder: Path) -> Path:
-    import torch
-
-    from gam_depth_ros.checkpoint import save_checkpoint
-    from gam_depth_ros.export import export_checkpoint
+    from gam_depth_ros.export import export_random_model
     from gam_depth_ros.model_config import ModelConfig
-    from gam_depth_ros.networks import GamDepthNet
 
-    torch.manual_seed(0)
-    config = ModelConfig(height=64, width=96, base_channels=32)
-    checkpoint = save_checkpoint(folder / "slow.pt", GamDepthNet.from_config(config).state_dict(), config)
-    export_checkpoint(checkpoint, folder / "slow.onnx")
-    return folder / "slow.onnx"
+    return export_random_model(folder / "slow.onnx", ModelConfig(height=64, width=96, base_channels=32))
 
 
 def run(duration: float, rate: float, delay: float, folder: Path) -> dict:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 from gam_depth_ros import __version__
-from gam_depth_ros.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint
+from gam_depth_ros.checkpoint import CheckpointError, build_model, file_sha256, load_checkpoint, save_checkpoint
 from gam_depth_ros.metadata import ModelMetadata, write_metadata
 
 LOG = logging.getLogger("gam_depth_ros.export")
@@ -213,6 +213,20 @@ def export_checkpoint(
             "the export was removed"
         )
     return metadata, report
+
+
+def export_random_model(output: str | Path, config, seed: int = 0) -> Path:
+    """A seeded random-init network exported (and verified) to ``output``: for stand-ins and
+    benchmarks, whose speed and plumbing do not depend on the weights. Its outputs mean nothing."""
+    import torch
+
+    from gam_depth_ros.networks import GamDepthNet
+
+    output = Path(output)
+    torch.manual_seed(seed)
+    checkpoint = save_checkpoint(output.with_suffix(".pt"), GamDepthNet.from_config(config).state_dict(), config)
+    export_checkpoint(checkpoint, output)
+    return output
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -57,18 +57,10 @@ def sample_bag(path: Path, frames: int, size: tuple[int, int]) -> Path:
 
 def random_model(folder: Path) -> Path:
     """Seeded random-init compact network exported to ONNX (only when the demo model is missing)."""
-    import torch
-
-    from gam_depth_ros.checkpoint import save_checkpoint
-    from gam_depth_ros.export import export_checkpoint
+    from gam_depth_ros.export import export_random_model
     from gam_depth_ros.model_config import ModelConfig
-    from gam_depth_ros.networks import GamDepthNet
 
-    torch.manual_seed(0)
-    config = ModelConfig(height=96, width=128, base_channels=32)
-    checkpoint = save_checkpoint(folder / "random_init.pt", GamDepthNet.from_config(config).state_dict(), config)
-    export_checkpoint(checkpoint, folder / "random_init.onnx")
-    return folder / "random_init.onnx"
+    return export_random_model(folder / "random_init.onnx", ModelConfig(height=96, width=128, base_channels=32))
 
 
 def main(argv: list[str] | None = None) -> int:
