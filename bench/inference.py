@@ -311,6 +311,7 @@ def main(argv: list[str] | None = None) -> int:
         f"torch {torch.__version__}, "
         f"onnxruntime {onnxruntime.__version__}; {args.runs} interleaved rounds, medians"
     )
+    load_before = os.getloadavg()
     results = []
     with tempfile.TemporaryDirectory(prefix="gam_depth_bench_") as folder:
         for threads in args.threads:
@@ -321,10 +322,14 @@ def main(argv: list[str] | None = None) -> int:
                         row["memory_mb"] = run_memory_probe(name, height, width, threads)
                 print_size(result)
                 results.append(result)
+    load_after = os.getloadavg()
+    print("\nload average (1/5/15 min): before " + " ".join(f"{v:.2f}" for v in load_before)
+          + ", after " + " ".join(f"{v:.2f}" for v in load_after))
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("json", "sizes")}
         settings["sizes"] = [f"{h}x{w}" for h, w in args.sizes]
-        report = {"command": " ".join(sys.argv), "machine": machine, "settings": settings, "results": results}
+        report = {"command": " ".join(sys.argv), "machine": machine, "settings": settings,
+                  "load_average_before": load_before, "load_average_after": load_after, "results": results}
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(report, indent=2) + "\n")
         print(f"\nwrote {args.json}")

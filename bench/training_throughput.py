@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import subprocess
@@ -158,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"peak_mb": peak_rss_mb("VmHWM"), "baseline_mb": baseline}))
         return 0
 
+    load_before = os.getloadavg()
     runners = {name: Runner(name, args.structure, args.output) for name in args.variants}
     flops = step_flops(next(iter(runners.values())))
     matmul: list[float] = []
@@ -204,8 +206,12 @@ def main(argv: list[str] | None = None) -> int:
             row["peak_rss_mb"] = probe["peak_mb"]
             print(f"{row['variant']:16s} peak resident memory {probe['peak_mb']:.0f} MB "
                   f"(process after imports: {probe['baseline_mb']:.0f} MB)")
+    load_after = os.getloadavg()
+    print("load average (1/5/15 min): before " + " ".join(f"{v:.2f}" for v in load_before)
+          + ", after " + " ".join(f"{v:.2f}" for v in load_after))
     if args.json:
         args.json.write_text(json.dumps({
+            "load_average_before": load_before, "load_average_after": load_after,
             "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
             "threads": args.threads, "structure": args.structure, "step_flops": flops, "matmul_gflops": matmul,
             "reference_seconds_per_step": reference_s, "rows": rows,
