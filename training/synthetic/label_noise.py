@@ -9,8 +9,9 @@ Three kinds of error, all deterministic by the generator passed in:
 - void boundaries: a thin band along some boundaries becomes void (255), as with confidence
   thresholding.
 
-Measured pixel agreement with the exact labels (``bench``-free check in the tests): ``light``
-about 95 %, ``strong`` about 85 %, on 96x128 frames of generated rooms.
+Measured pixel agreement with the exact labels (24 frames of 6 generated rooms at 96x128):
+``light`` 95.7 % (worst frame 88.6 %, 0.7 % void), ``strong`` 82.1 % (worst 65.4 %, 2.7 % void);
+the tests check light within 85-99.5 % and strong below light.
 """
 
 from __future__ import annotations
