@@ -12,6 +12,11 @@ number of optimiser steps) and the same seeds, three variants are trained with
   ``mask_lift_fraction``), so ``mask`` equals ``baseline`` up to the constant k * beta = 1; this
   variant shows what the idea does when the mask actually weights edges.
 
+``--pose-source data`` gives every variant the generator's exact camera poses (``poses.txt``, as a
+robot's odometry would) instead of the pose network, so that the comparison is about depth
+learning alone (``networks.pose_source: data``, no residual pose, untrained depth starting at
+2.5 m); the default ``network`` is the paper's setting.
+
 Floors: the untrained network (same seed) and a constant depth, both median-scaled like the rest.
 The planar and Manhattan regularisers are off in every variant (the synthetic folders carry no
 precomputed structure), so the table isolates the two ideas.
@@ -64,6 +69,10 @@ VARIANTS = {
 FLAT_GRADIENT = 8.0  # m below this (0..255 grey scale, Sobel of the blurred image) counts as textureless
 EDGE_LOG_RATIO = 0.1  # |ln d(p) - ln d(q)| above this between 4-neighbours marks a depth discontinuity
 MIN_DEPTH, MAX_DEPTH = 0.1, 10.0
+POSE_SOURCES = {
+    "network": [],
+    "data": ["networks.pose_source=data", "networks.residual_pose=false", "networks.initial_depth=2.5"],
+}
 
 
 def generate(folder: Path, sequences: int, frames: int, seed: int, height: int, width: int) -> None:
@@ -144,7 +153,8 @@ def checkpoint_predictor(path: Path):
     return torch_predictor(build_model(checkpoint), config.height, config.width, config.min_depth, config.max_depth)
 
 
-def train_run(run_dir: Path, variant: str, seed: int, steps: int, train_dir: Path, threads: int) -> Path:
+def train_run(run_dir: Path, variant: str, seed: int, steps: int, train_dir: Path, threads: int,
+              pose_source: str = "network") -> Path:
     """Train one variant (reused when its final checkpoint exists); returns the checkpoint path."""
     final = run_dir / "final.txt"
     if final.exists():
@@ -153,7 +163,8 @@ def train_run(run_dir: Path, variant: str, seed: int, steps: int, train_dir: Pat
     command = [sys.executable, "-m", "training.train", "--config", str(CONFIG), "--cpu",
                "--set", f"data.path={train_dir}", "--set", f"train.output_dir={run_dir}",
                "--set", f"train.seed={seed}", "--set", f"train.max_steps={steps}",
-               "--set", f"train.cpu_threads={threads}", *[a for o in VARIANTS[variant] for a in ("--set", o)]]
+               "--set", f"train.cpu_threads={threads}",
+               *[a for o in VARIANTS[variant] + POSE_SOURCES[pose_source] for a in ("--set", o)]]
     resume = ["--resume"] if any((run_dir / "checkpoints").glob("*.pt")) else []
     started = time.monotonic()
     with open(run_dir / "train.log", "a") as log:
@@ -200,6 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=list(VARIANTS), choices=list(VARIANTS))
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once (threads split between them)")
     parser.add_argument("--threads", type=int, default=0, help="torch threads per run (0: CPUs / jobs)")
+    parser.add_argument("--pose-source", choices=list(POSE_SOURCES), default="network",
+                        help="camera motion from the pose network (the paper) or the data's exact poses")
     parser.add_argument("--height", type=int, default=64)
     parser.add_argument("--width", type=int, default=96)
     parser.add_argument("--train-sequences", type=int, default=24)
@@ -207,9 +220,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--frames", type=int, default=120, help="frames per sequence")
     parser.add_argument("--eval-per-sequence", type=int, default=10)
     parser.add_argument("--data-dir", type=Path, default=REPO / "output" / "learning" / "data")
-    parser.add_argument("--runs-dir", type=Path, default=REPO / "output" / "learning" / "runs")
+    parser.add_argument("--runs-dir", type=Path, default=None,
+                        help="default: output/learning/runs (network poses) or runs_data_poses")
     parser.add_argument("--output", type=Path, default=REPO / "output" / "learning" / "results.json")
     args = parser.parse_args(argv)
+    if args.runs_dir is None:
+        suffix = "" if args.pose_source == "network" else f"_{args.pose_source}_poses"
+        args.runs_dir = REPO / "output" / "learning" / f"runs{suffix}"
 
     train_dir, eval_dir = args.data_dir / "train", args.data_dir / "heldout"
     generate(train_dir, args.train_sequences, args.frames, 0, args.height, args.width)
@@ -221,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     jobs = [(v, s) for v in args.variants for s in args.seeds]
     with ThreadPoolExecutor(args.jobs) as pool:
         futures = {job: pool.submit(train_run, args.runs_dir / f"{job[0]}_seed{job[1]}", *job, args.steps,
-                                    train_dir, threads) for job in jobs}
+                                    train_dir, threads, args.pose_source) for job in jobs}
         checkpoints = {job: future.result() for job, future in futures.items()}
 
     torch.set_num_threads(os.cpu_count() or 2)
@@ -250,6 +267,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps({"steps": args.steps, "seeds": args.seeds, "size": [args.height, args.width],
+                                       "pose_source": args.pose_source,
                                        "eval_images": len(frames), "results": results, "table": table}, indent=2))
     print(f"wrote {args.output}")
     return 0

@@ -84,22 +84,35 @@ class ValidationConfig:
     max_samples: int = 0  # validate on the first N samples only (0 = all)
 
 
+POSE_SOURCES = ("network", "data")
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Training-only network options (the depth/semantic network itself is ``model``)."""
 
     depth_scales: tuple[int, ...] = (0, 1, 2, 3)  # disparity scales trained (0 = full resolution)
     residual_pose: bool = True  # MonoIndoor-style residual pose refinement after the first warp
+    # "network": the pose network predicts the motion (the paper); "data": the data's poses (robot
+    # odometry, poses.txt) are the initial poses and the residual decoder, if on, refines them
+    pose_source: str = "network"
     pose_scale: float = 0.01  # axis-angle and translation outputs are scaled by this
     pose_base_channels: int = 64  # pose encoder width: 64 = ResNet-18 (the paper), 32 = compact, ~4x fewer FLOPs
     depth_imagenet_weights: str = ""  # torchvision resnet18 state dict file for the depth encoder, "" = random
     pose_imagenet_weights: str = ""  # same for the 6-channel pose encoder
     init_checkpoint: str = ""  # fine-tuning: start from this checkpoint's weights (fresh optimiser/counters)
     channels_last: bool = False  # channels-last memory format for the networks (pays on some hardware)
+    # depth (m) the untrained depth decoder starts at; 0 = sigmoid 0.5 (min_depth * ~2, monodepth2).
+    # Matters with metric poses (pose_source: data): warps start in the right range
+    initial_depth: float = 0.0
 
     def __post_init__(self) -> None:
         if not self.depth_scales or 0 not in self.depth_scales or any(s not in range(4) for s in self.depth_scales):
             raise ValueError(f"networks.depth_scales must be a subset of 0..3 containing 0, got {self.depth_scales}")
+        if self.pose_source not in POSE_SOURCES:
+            raise ValueError(f"networks.pose_source must be one of {POSE_SOURCES}, got {self.pose_source!r}")
+        if self.initial_depth < 0:
+            raise ValueError(f"networks.initial_depth must be >= 0 (0 = default init), got {self.initial_depth}")
 
 
 @dataclass(frozen=True)
@@ -208,6 +221,10 @@ class TrainingConfig:
             raise ValueError(f"frame_ids must be distinct, got {self.frame_ids}")
         if self.data.source not in TRAIN_SOURCES:
             raise ValueError(f"data.source must be one of {TRAIN_SOURCES}, got {self.data.source!r}")
+        depth = self.networks.initial_depth
+        if depth and not self.model.min_depth < depth < self.model.max_depth:
+            raise ValueError(f"networks.initial_depth {depth} must lie inside the model's depth range "
+                             f"({self.model.min_depth}, {self.model.max_depth})")
 
 
 def load_training_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:

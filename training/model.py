@@ -13,9 +13,15 @@ Pose flow for frame ids such as [0, -2, -1, 1, 2]:
    the full-resolution depth.
 3. Residual poses from (target, warped source) pairs, again in temporal order and in one encoder
    call; the final ``T_source_target = T_initial @ T_residual``.
+
+With ``pose_source="data"`` step 1 is replaced by the poses that come with the data (a robot's
+odometry, ``poses.txt``): metric, so the depth is learnt in metres; the residual decoder (if on)
+corrects their errors. The initial pose network is then unused.
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor, nn
@@ -44,14 +50,24 @@ class SelfSupervisedModel(nn.Module):
         Output scale of the pose decoders.
     pose_base_channels:
         Width of the pose encoder (64 = ResNet-18).
+    pose_source:
+        ``"network"`` (initial poses from the pose network) or ``"data"`` (passed to :meth:`forward`).
+    initial_depth:
+        Depth in metres the untrained depth decoder starts at; 0 keeps the default initialisation.
     """
 
     def __init__(
         self, model_config: ModelConfig, frame_ids: tuple[int, ...], depth_scales: tuple[int, ...] = (0, 1, 2, 3),
         residual_pose: bool = True, pose_scale: float = 0.01, pose_base_channels: int = 64,
+        pose_source: str = "network", initial_depth: float = 0.0,
     ) -> None:
         super().__init__()
         self.depth_net = GamDepthNet.from_config(model_config, depth_scales=tuple(sorted(depth_scales)))
+        if initial_depth:
+            start_depth_at(self.depth_net, initial_depth, model_config.min_depth, model_config.max_depth)
+        if pose_source not in ("network", "data"):
+            raise ValueError(f"pose_source must be 'network' or 'data', got {pose_source!r}")
+        self.pose_source = pose_source
         self.pose_net = PoseNetwork(residual=residual_pose, scale=pose_scale, base_channels=pose_base_channels)
         self.frame_ids = tuple(frame_ids)
         self.min_depth = model_config.min_depth
@@ -66,7 +82,8 @@ class SelfSupervisedModel(nn.Module):
         features = self.depth_net.encoder(image)
         return [torch.sigmoid(d) for d in self.depth_net.depth_decoder(features)], None
 
-    def forward(self, images_aug: Tensor, K: Tensor, inv_K: Tensor, with_semantics: bool = True) -> dict:
+    def forward(self, images_aug: Tensor, K: Tensor, inv_K: Tensor, with_semantics: bool = True,
+                poses: Tensor | None = None) -> dict:
         """Run the networks on one batch.
 
         Parameters
@@ -77,6 +94,9 @@ class SelfSupervisedModel(nn.Module):
             ``[B,4,4]`` full-resolution intrinsics and inverse.
         with_semantics:
             Run the semantic decoder (skipped once the semantic loss is off).
+        poses:
+            ``[B,S,4,4]`` target -> source transforms from the data; required with
+            ``pose_source="data"``, ignored otherwise.
 
         Returns
         -------
@@ -88,7 +108,12 @@ class SelfSupervisedModel(nn.Module):
         """
         target = images_aug[:, 0]
         disparities, logits = self.predict_depth(target, with_semantics)
-        T_initial = self._initial_poses(images_aug)
+        if self.pose_source == "data":
+            if poses is None:
+                raise ValueError("pose_source 'data' needs the poses of the batch")
+            T_initial = poses.float()
+        else:
+            T_initial = self._initial_poses(images_aug)
         T_final = T_initial
         if self.pose_net.residual_decoder is not None:
             depth = disparity_to_depth(disparities[0].float(), self.min_depth, self.max_depth)
@@ -133,6 +158,18 @@ class SelfSupervisedModel(nn.Module):
         T_pair = self.pose_net.residual(first, second).view(b, s, 4, 4)
         with _full_precision(images):
             return torch.where(earlier.view(1, s, 1, 1), invert(T_pair), T_pair)
+
+
+def start_depth_at(depth_net: GamDepthNet, depth: float, min_depth: float, max_depth: float) -> None:
+    """Set the depth heads' biases so that the untrained network predicts about ``depth`` metres.
+
+    The sigmoid output s maps to disparity ``1/max + s (1/min - 1/max)``; at the default bias 0
+    (s = 0.5) that is about twice ``min_depth`` (0.2 m for 0.1-10 m), far from a room's depth.
+    """
+    s = (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
+    with torch.no_grad():
+        for head in depth_net.depth_decoder.heads:
+            head.conv.bias.fill_(math.log(s / (1.0 - s)))
 
 
 def _full_precision(like: Tensor):

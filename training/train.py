@@ -14,6 +14,7 @@ import sys
 
 from gam_depth_ros.config_io import ConfigError
 from training.config import load_training_config
+from training.data.common import DataError
 from training.distributed import init_distributed, shutdown_distributed
 from training.trainer import NonFiniteLossError, Trainer
 
@@ -47,6 +48,9 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as error:
         LOG.error("%s", error)
         return 3
+    except DataError as error:
+        LOG.error("%s", error)
+        return 2
     finally:
         shutdown_distributed()
     LOG.info("done: epoch %d, step %d, %d non-finite batches skipped, last checkpoint %s",

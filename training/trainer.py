@@ -26,6 +26,7 @@ from training.checkpointing import (
     save_training_checkpoint,
 )
 from training.config import DataConfig, TrainingConfig, save_training_config
+from training.data.common import DataError
 from training.distributed import DistInfo, all_true, barrier
 from training.logging_utils import RunLogger, image_grids, progress
 from training.model import SelfSupervisedModel
@@ -68,7 +69,8 @@ def build_model(config: TrainingConfig) -> SelfSupervisedModel:
     """The networks of a run, with ImageNet encoders when the config names weight files."""
     net = config.networks
     model = SelfSupervisedModel(
-        config.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale, net.pose_base_channels
+        config.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale, net.pose_base_channels,
+        net.pose_source, net.initial_depth,
     )
     if net.depth_imagenet_weights:
         from gam_depth_ros.networks.resnet import load_imagenet_weights
@@ -189,8 +191,15 @@ class Trainer:
     def _train_step(self, model, batch: dict, semantic: bool):
         device = self.info.device
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        poses = None
+        if self.config.networks.pose_source == "data":
+            if not bool(batch["has_poses"].all()):
+                raise DataError(f"networks.pose_source is 'data' but the {self.config.data.source} data at "
+                                f"{self.config.data.path} gave samples without poses (a folder needs poses.txt)")
+            poses = batch["poses"][:, 1:]
         with _autocast(device, self.amp_dtype):
-            outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic)
+            outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
+                            poses=poses)
         with torch.autocast(device.type, enabled=False):
             total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric)
         self.optimizer.zero_grad(set_to_none=True)

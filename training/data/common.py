@@ -216,6 +216,7 @@ def assemble_sample(
     labels: np.ndarray | None = None,
     depth_m: np.ndarray | None = None,
     structure: Structure | None = None,
+    world_from_camera: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """The schema of :mod:`training.data.sample` from prepared frames.
 
@@ -233,6 +234,8 @@ def assemble_sample(
         ``[H,W]`` float32 metres, 0 = invalid, or None.
     structure:
         Precomputed segments and directions, or None.
+    world_from_camera:
+        ``[F,4,4]`` camera poses of the frames (``x_world = T @ x_cam``, optical axes), or None.
     """
     height, width = frames[0].shape[:2]
     images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -249,8 +252,11 @@ def assemble_sample(
     else:
         segments = torch.full((height, width), -1, dtype=torch.int64)
         directions = torch.zeros(3, 3)
+    has_poses = world_from_camera is not None
+    poses = relative_poses(world_from_camera) if has_poses else torch.eye(4).repeat(len(frames), 1, 1)
     if flip:
         images = images.flip(-1)
+        poses = _MIRROR_X @ poses @ _MIRROR_X  # the mirrored scene moves mirrored
         labels_t, depth_t, segments = labels_t.flip(-1), depth_t.flip(-1), segments.flip(-1)
         directions[:, 0] = -directions[:, 0]  # mirrored scene: x components change sign
     if jitter:
@@ -273,7 +279,18 @@ def assemble_sample(
         "segments": segments.contiguous(),
         "vanishing_directions": directions,
         "has_structure": torch.tensor(has_structure),
+        "poses": poses.contiguous(),
+        "has_poses": torch.tensor(has_poses),
     }
+
+
+_MIRROR_X = torch.diag(torch.tensor([-1.0, 1.0, 1.0, 1.0]))
+
+
+def relative_poses(world_from_camera: np.ndarray) -> torch.Tensor:
+    """``[F,4,4]`` float32 ``T_frame_target = inv(W_frame) @ W_target`` of world-from-camera poses (target first)."""
+    W = np.asarray(world_from_camera, dtype=np.float64)
+    return torch.from_numpy(np.linalg.inv(W) @ W[0]).float()
 
 
 def side_file(folder: Path | None, key: str, suffix: str) -> Path | None:

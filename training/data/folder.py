@@ -9,6 +9,8 @@ Layout (``data.path``)::
     labels/   (optional)   000000.png ...  proxy labels, uint8 NYU-40 ids, 255 = void (same stem)
     depth/    (optional)   000000.png (16-bit millimetres) or 000000.npy (float metres), 0 = invalid
     structure/ (optional)  000000.npz written by gam-depth-precompute
+    poses.txt (optional)   world-from-camera pose per frame (:mod:`training.data.poses`), used by
+                           ``networks.pose_source: data``
 
 ``intrinsics.yaml`` (pixels of the image size given by width and height)::
 
@@ -32,7 +34,7 @@ files are the frame stems.
 
 ``DataConfig.options``: ``stride`` (1), ``labels_dir`` (``<path>/labels``), ``structure_dir``
 (``<path>/structure``), ``depth_dir`` (``<path>/depth``), ``depth_png_scale`` (1000: PNG units per
-metre).
+metre), ``poses_file`` (``<path>/poses.txt``; read when it exists).
 """
 
 from __future__ import annotations
@@ -63,11 +65,13 @@ from training.data.common import (
     resized_intrinsics,
     side_file,
 )
+from training.data.poses import read_pose_file
 from training.data.undistort import Undistorter
 
 INTRINSICS_FILE = "intrinsics.yaml"
 INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "crop"}
-OPTIONS = {"stride", "labels_dir", "structure_dir", "depth_dir", "depth_png_scale"}
+OPTIONS = {"stride", "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file"}
+POSES_FILE = "poses.txt"
 
 
 def read_intrinsics(path: Path) -> dict[str, Any]:
@@ -125,7 +129,7 @@ class FolderDataset(FrameDataset):
         self, path: str | Path, frame_ids: tuple[int, ...], height: int, width: int,
         augment: AugmentConfig | None = None, stride: int = 1, labels_dir: str | Path | None = None,
         structure_dir: str | Path | None = None, depth_dir: str | Path | None = None,
-        depth_png_scale: float = 1000.0,
+        depth_png_scale: float = 1000.0, poses_file: str | Path | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -148,6 +152,10 @@ class FolderDataset(FrameDataset):
         self.structure_dir = Path(structure_dir) if structure_dir else self.path / "structure"
         self.depth_dir = Path(depth_dir) if depth_dir else self.path / "depth"
         self.depth_png_scale = float(depth_png_scale)
+        poses_path = Path(poses_file) if poses_file else self.path / POSES_FILE
+        if poses_file and not poses_path.is_file():
+            raise DataError(f"{poses_path}: poses_file does not exist")
+        self.poses = read_pose_file(poses_path, len(self.frames)) if poses_path.is_file() else None
         cam = self.camera
         self.crop = cam["crop"]
         self.raw_size = (cam["height"], cam["width"])
@@ -171,7 +179,7 @@ class FolderDataset(FrameDataset):
         folders = sequence_folders(data.path)
         if folders == [Path(data.path)]:
             return cls(data.path, tuple(frame_ids), height, width, augment=augment, **options)
-        shared = sorted(k for k in ("labels_dir", "structure_dir", "depth_dir") if k in options)
+        shared = sorted(k for k in ("labels_dir", "structure_dir", "depth_dir", "poses_file") if k in options)
         if shared:
             raise DataError(f"{data.path}: {shared} cannot be set for a folder of sequences (each uses its own)")
         return ConcatDataset([cls(f, tuple(frame_ids), height, width, augment=augment, **options) for f in folders])
@@ -207,5 +215,6 @@ class FolderDataset(FrameDataset):
         labels = read_labels_for(side_file(self.labels_dir, key, ".png"), self.raw_size, self.crop,
                                  self.height, self.width)
         structure = read_structure(side_file(self.structure_dir, key, ".npz"), self.height, self.width)
+        poses = self.poses[[t + o for o in self.offsets]] if self.poses is not None else None
         return assemble_sample(frames, self.K, self.augment, labels=labels, depth_m=self._depth(key),
-                               structure=structure)
+                               structure=structure, world_from_camera=poses)

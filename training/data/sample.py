@@ -32,6 +32,11 @@ key                       shape, dtype        meaning
 ``vanishing_directions``  [3,3] float32       rows: unit dominant directions in the camera frame for
                                               the Manhattan normal loss (zeros unless precomputed)
 ``has_structure``         [] bool             whether ``segments``/``vanishing_directions`` are set
+``poses``                 [F,4,4] float32     ``T_frame_target`` from the data (wheel odometry, the
+                                              generator's ``poses.txt``): maps target-camera points
+                                              into each frame's camera, metres; identity for the
+                                              target and for samples without poses
+``has_poses``             [] bool             whether ``poses`` come from the data
 ========================  ==================  =========================================================
 
 Frame conventions: camera optical frame (x right, y down, z forward); poses predicted between the
@@ -42,7 +47,7 @@ from __future__ import annotations
 
 SAMPLE_KEYS = (
     "images", "images_aug", "K", "inv_K", "gradient", "labels", "has_labels",
-    "depth_gt", "has_depth", "segments", "vanishing_directions", "has_structure",
+    "depth_gt", "has_depth", "segments", "vanishing_directions", "has_structure", "poses", "has_poses",
 )  # fmt: skip
 NUM_SCALES = 4
 VOID_LABEL = 255  # same as gam_depth_ros.classes.VOID_LABEL

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from training.data.common import relative_poses
 from training.data.sample import NUM_SCALES
 from training.image_ops import gradient_magnitude
 from training.synthetic.room import intrinsics, look_at_pose, random_room, render
@@ -131,7 +132,15 @@ class SyntheticClipDataset(Dataset):
             "segments": torch.from_numpy(segments),
             "vanishing_directions": torch.from_numpy(R0.astype(np.float32)),  # rows: world axes in the camera frame
             "has_structure": torch.tensor(True),
+            "poses": relative_poses(np.stack([_homogeneous(R, t) for R, t in poses])),
+            "has_poses": torch.tensor(True),
         }
+
+
+def _homogeneous(R: np.ndarray, t: np.ndarray) -> np.ndarray:
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
 
 
 def _scaled_intrinsics(K: np.ndarray) -> torch.Tensor:
