@@ -19,6 +19,7 @@ setup(
         (f"share/{PACKAGE}", ["package.xml"]),
         (f"share/{PACKAGE}/launch", glob("launch/*.launch.py")),
         (f"share/{PACKAGE}/config", glob("config/*.yaml") + glob("config/*.xml")),
+        (f"share/{PACKAGE}/models/demo", glob("models/demo/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

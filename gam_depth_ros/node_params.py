@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 
 from gam_depth_ros.colorize import COLORMAPS
+from gam_depth_ros.demo_model import shipped_demo_model
 from gam_depth_ros.inference import BACKENDS
 
 RELIABILITIES = ("best_effort", "reliable", "system_default")
@@ -30,7 +31,8 @@ class NodeParams:
 
     model_path: str = _param(
         "",
-        "Model file: .onnx (with its .json metadata beside it) or a .pt/.safetensors checkpoint. Required.",
+        "Model file: .onnx (with its .json metadata beside it) or a .pt/.safetensors checkpoint. "
+        "Empty: the shipped demo model (trained on synthetic rooms; for trying the node).",
     )
     backend: str = _param(
         "auto", "Inference backend; auto picks ONNX Runtime for .onnx, torch for checkpoints.", BACKENDS
@@ -124,7 +126,8 @@ class NodeParams:
             if minimum is not None and value < minimum:
                 problems.append(f"{spec.name}={value!r} must be >= {minimum}")
         if not self.model_path:
-            problems.append("model_path is required (the .onnx model or checkpoint to run)")
+            problems.append("model_path is empty and no shipped demo model was found: set model_path "
+                            "(the .onnx model or checkpoint to run)")
         if self.scale_mode == "floor" and self.camera_height <= 0:
             problems.append("scale_mode=floor needs camera_height > 0 (metres from the camera to the floor)")
         if self.colorize_max_depth and self.colorize_max_depth <= self.colorize_min_depth:
@@ -177,6 +180,14 @@ def declare_and_read(node) -> NodeParams:
         except Exception as error:  # rclpy: InvalidParameterTypeException, InvalidParameterValueException
             raise ValueError(f"parameter {spec.name}: {error}") from error
         values[spec.name] = node.get_parameter(spec.name).value
+    if not values["model_path"]:
+        demo = shipped_demo_model()
+        if demo is not None:
+            node.get_logger().warning(
+                f"model_path not set: using the shipped demo model {demo} (trained on synthetic rooms, for "
+                "trying the node; fine-tune on your own rosbags for real use)"
+            )
+            values["model_path"] = str(demo)
     params = NodeParams(**values)
     params.validate()
     return params

@@ -3,6 +3,8 @@
 ros2 launch gam_depth_ros depth.launch.py model_path:=/path/to/model.onnx \
     image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
 
+Without model_path the shipped demo model runs (trained on synthetic rooms: for trying the node).
+
 Parameters come from params_file (default: the installed config/depth.yaml); model_path and
 backend given here override it. With use_shm_profile (default true) the node gets the package's
 Fast DDS profile with a 32 MiB shared-memory segment (see config/fastdds_shm.xml); the camera
@@ -28,7 +30,9 @@ def generate_launch_description():
     image_topic = LaunchConfiguration("image_topic")
     arguments = [
         DeclareLaunchArgument(
-            "model_path", description="Model: .onnx (metadata .json beside it) or checkpoint"
+            "model_path",
+            default_value=os.path.join(share, "models", "demo", "gam_depth_demo.onnx"),
+            description="Model: .onnx (metadata .json beside it) or checkpoint; default: the shipped demo model",
         ),
         DeclareLaunchArgument("backend", default_value="auto", description="auto, onnxruntime or torch"),
         DeclareLaunchArgument(

@@ -21,6 +21,7 @@ def test_demo_replays_the_sample_bag_through_the_node(tmp_path):
                "--image-size", "60x80"]
     result = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert result.returncode == 0, result.stderr[-3000:]
+    assert "with gam_depth_demo.onnx" in result.stdout and "RANDOM" not in result.stderr  # the shipped model
     report = json.loads((tmp_path / "report" / "report.json").read_text())
     assert report["mode"] == "live" and report["complete"] and report["frames"] == 12
     timing = report["timing"]

@@ -115,7 +115,7 @@ def test_launch_description_wires_the_node(description):
     arguments = {a.args[0]: a.kwargs for a in by_type["DeclareLaunchArgument"]}
     assert set(arguments) == set(ARGUMENTS)
     assert all(kwargs.get("description") for kwargs in arguments.values())
-    assert "default_value" not in arguments["model_path"]  # required
+    assert arguments["model_path"]["default_value"] == "/share/gam_depth_ros/models/demo/gam_depth_demo.onnx"
     assert arguments["params_file"]["default_value"] == "/share/gam_depth_ros/config/depth.yaml"
     assert arguments["use_shm_profile"]["default_value"] == "true"
 

@@ -17,6 +17,7 @@ SHARED_FILES = sorted(
     [f"launch/{p.name}" for p in (ROOT / "launch").glob("*.launch.py")]
     + [f"config/{p.name}" for p in (ROOT / "config").glob("*.yaml")]
     + [f"config/{p.name}" for p in (ROOT / "config").glob("*.xml")]
+    + [f"models/demo/{p.name}" for p in (ROOT / "models" / "demo").glob("*")]
 )
 RUNTIME_IMPORTS = {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "ament_index_python"}
 
@@ -38,9 +39,8 @@ def test_colcon_builds_and_installs_launch_and_config(tmp_path):
     assert (share / "package.xml").is_file()
     for relative in SHARED_FILES:
         assert (share / relative).is_file(), relative
-    assert {"launch/depth.launch.py", "config/depth.yaml", "config/fastdds_shm.xml", "config/model.yaml"} <= set(
-        SHARED_FILES
-    )
+    assert {"launch/depth.launch.py", "config/depth.yaml", "config/fastdds_shm.xml", "config/model.yaml",
+            "models/demo/gam_depth_demo.onnx", "models/demo/gam_depth_demo.json"} <= set(SHARED_FILES)
     for script in ("depth_node", "gam-depth-export", "gam-depth-bag-eval"):
         assert (prefix / "lib" / "gam_depth_ros" / script).is_file(), script
     site = next(prefix.glob("lib/python3*/site-packages"))
