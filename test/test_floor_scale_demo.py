@@ -1,0 +1,50 @@
+"""Metric depth from the floor with the shipped demo model on a held-out robot bag (gam-depth-bag-eval).
+
+The model's depth is given a deliberately wrong scale (x3, as an unscaled relative model would be):
+fixed scaling then misses by a factor of three, while floor mode recovers metres from the camera
+height alone, and its scale moves far less from frame to frame than per-frame median scaling.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gam_depth_ros.demo_model import SOURCE_TREE_DEMO_MODEL
+from gam_depth_ros.evaluation.bag_eval import main
+from training.synthetic.generate import TOPICS, render_sequence, write_bag
+
+FRAMES = 60
+CAMERA_HEIGHT, CAMERA_PITCH_DEG = 0.8, 11.459  # the generator's robot camera (pitch 0.2 rad down)
+
+
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    root = tmp_path_factory.mktemp("floor_demo")
+    sequence = render_sequence(7, 2, FRAMES, 96, 128, "robot", camera_height=CAMERA_HEIGHT)  # rooms never trained on
+    bag = write_bag(sequence, root / "robot_bag")
+    common = ["--bag", str(bag), "--image-topic", TOPICS["image"], "--camera-info-topic", TOPICS["camera_info"],
+              "--depth-topic", TOPICS["depth"], "--model", str(SOURCE_TREE_DEMO_MODEL), "--threads", "2",
+              "--depth-scale", "3.0"]
+    out = {}
+    for mode, extra in (("fixed", []), ("floor", ["--scale-mode", "floor", "--camera-height", str(CAMERA_HEIGHT),
+                                                  "--camera-pitch-deg", str(CAMERA_PITCH_DEG)])):
+        assert main([*common, *extra, "--output", str(root / mode)]) == 0
+        out[mode] = json.loads((root / mode / "report.json").read_text())["summary"]
+    return out
+
+
+def test_floor_mode_recovers_metres_that_a_wrong_fixed_scale_misses(reports):
+    floor, fixed = reports["floor"], reports["fixed"]
+    # Measured (2026-11-24): metric AbsRel 0.207 in floor mode (46 of 60 frames: the first 14 see too little
+    # floor, so nothing is published for them), 1.75 with the fixed x3 scale; median-scaled 0.189 (same frames).
+    assert fixed["metric"]["abs_rel"] > 1.5
+    assert floor["frames_without_scale"] < FRAMES // 3 and floor["metric"]["abs_rel"] < 0.3, floor
+    assert floor["metric"]["abs_rel"] < floor["median"]["abs_rel"] + 0.05, floor  # as good as per-frame scaling
+
+
+def test_floor_scale_is_far_steadier_than_per_frame_median_scaling(reports):
+    floor = reports["floor"]["scale"]
+    # Measured: frame-to-frame std of the log scale 0.0023 (floor) vs 0.0070 (median scaling, same frames).
+    assert floor["used"]["frame_to_frame_log_std"] < 0.5 * floor["median_scaling_factor"]["frame_to_frame_log_std"]
