@@ -102,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.heldout:
         full = score(args.checkpoint, "torch", args.heldout, args.per_sequence)
         shipped = score(onnx_path, "onnxruntime", args.heldout, args.per_sequence)
+        constant = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
+                                  heldout_items(args.heldout, args.per_sequence))  # the floor to beat
         summary = {name: {"images": r["images"], **r["depth"], **r.get("semantic", {})}
-                   for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped))}
+                   for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped),
+                                   ("constant depth (median-scaled)", constant))}
         print(json.dumps(summary, indent=2))
         cost = shipped["depth"]["abs_rel"] - full["depth"]["abs_rel"]
         print(f"compression cost: AbsRel {full['depth']['abs_rel']:.4f} -> {shipped['depth']['abs_rel']:.4f} "
