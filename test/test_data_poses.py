@@ -11,11 +11,21 @@ import torch
 
 from training import geometry
 from training.config import AugmentConfig, load_training_config
+from training.data.bag_poses import chain_transform
 from training.data.common import DataError
 from training.data.folder import FolderDataset
-from training.data.poses import read_pose_file
+from training.data.poses import interpolate_poses, matrix_quaternion, pose_matrix, read_pose_file
+from training.data.rosbag import extract_bag
 from training.model import SelfSupervisedModel
-from training.synthetic.generate import render_sequence, write_folder
+from training.synthetic.generate import (
+    ODOM_TOPIC,
+    TOPICS,
+    base_from_camera,
+    render_sequence,
+    world_from_camera,
+    write_bag,
+    write_folder,
+)
 from training.trainer import Trainer
 
 REPO = Path(__file__).resolve().parents[1]
@@ -130,3 +140,76 @@ def test_training_with_data_poses_runs_and_refuses_data_without_them(posed_folde
 def test_initial_depth_outside_the_depth_range_is_a_config_error():
     with pytest.raises(ValueError, match="initial_depth 20.0 must lie inside"):
         load_training_config(REPO / "config" / "train_tiny.yaml", ["networks.initial_depth=20.0"])
+
+
+def _rotation_z(angle: float) -> np.ndarray:
+    return pose_matrix([0, 0, 0], [0, 0, np.sin(angle / 2), np.cos(angle / 2)])[:3, :3]
+
+
+def test_interpolation_between_odometry_messages():
+    a, b = pose_matrix([0, 0, 0], [0, 0, 0, 1]), pose_matrix([1.0, 2.0, 0], [0, 0, np.sin(0.3), np.cos(0.3)])
+    stamps = np.array([100, 200])
+    out = interpolate_poses(stamps, np.stack([a, b]), np.array([100, 125, 200, 99, 201]), max_gap_ns=150)
+    np.testing.assert_allclose(out[0], a)
+    np.testing.assert_allclose(out[2], b)
+    np.testing.assert_allclose(out[1, :3, 3], [0.25, 0.5, 0], atol=1e-12)
+    np.testing.assert_allclose(out[1, :3, :3], _rotation_z(0.6 * 0.25), atol=1e-12)  # a quarter of the turn
+    assert np.isnan(out[3]).all() and np.isnan(out[4]).all()  # outside the span
+    assert np.isnan(interpolate_poses(stamps, np.stack([a, b]), np.array([150]), max_gap_ns=99)).all()  # gap
+
+
+def test_static_transforms_chain_through_frames_both_ways():
+    base_mount = pose_matrix([0.1, 0, 0.5], [0, 0, 0, 1])
+    mount_camera = pose_matrix([0, 0.2, 0.3], [0.5, -0.5, 0.5, -0.5])
+    edges = {("base_link", "mount"): base_mount, ("mount", "camera"): mount_camera}
+    np.testing.assert_allclose(chain_transform(edges, "base_link", "camera"), base_mount @ mount_camera)
+    np.testing.assert_allclose(chain_transform(edges, "camera", "base_link"), np.linalg.inv(base_mount @ mount_camera))
+    assert chain_transform(edges, "base_link", "lidar") is None
+
+
+@pytest.fixture(scope="module")
+def robot_bag(tmp_path_factory):
+    sequence = render_sequence(3, 0, 12, H, W, "robot", camera_height=0.8)
+    return write_bag(sequence, tmp_path_factory.mktemp("odom") / "robot_bag"), sequence
+
+
+BAG_OPTIONS = {"topic": TOPICS["image"], "camera_info_topic": TOPICS["camera_info"], "min_motion": 0.0,
+               "odometry_topic": ODOM_TOPIC}
+
+
+def test_camera_poses_from_the_bags_odometry_and_mounting(robot_bag, tmp_path):
+    bag, sequence = robot_bag
+    folder = extract_bag(bag, BAG_OPTIONS, tmp_path / "frames")
+    poses = read_pose_file(folder / "poses.txt", 12)
+    truth = world_from_camera(sequence)
+    for i in (1, 5, 11):  # relative motion is what training uses; the fixed frame differs (odom is z-up)
+        np.testing.assert_allclose(np.linalg.inv(poses[i]) @ poses[0], np.linalg.inv(truth[i]) @ truth[0], atol=1e-4)
+    np.testing.assert_allclose(poses[:, 2, 3], poses[0, 2, 3], atol=1e-5)  # a robot camera: constant height in odom
+    mounting = base_from_camera(0.8)
+    base = poses @ np.linalg.inv(mounting)
+    np.testing.assert_allclose(base[:, 2, 2], 1.0, atol=1e-6)  # base_link stays level: only yaw
+
+
+def test_a_mounting_missing_from_tf_static_is_named(robot_bag, tmp_path):
+    bag, _ = robot_bag
+    with pytest.raises(DataError, match="no static transform from 'base_link' to the camera frame 'head_camera'"):
+        extract_bag(bag, BAG_OPTIONS | {"camera_frame": "head_camera"}, tmp_path / "a")
+    with pytest.raises(DataError, match="odometry_topic must be one of"):
+        extract_bag(bag, BAG_OPTIONS | {"odometry_topic": TOPICS["camera_info"]}, tmp_path / "b")
+    extrinsic = base_from_camera(0.8)  # the same mounting given by hand instead of /tf_static
+    given = {"translation": extrinsic[:3, 3].tolist(), "rotation": matrix_quaternion(extrinsic[:3, :3]).tolist()}
+    folder = extract_bag(bag, BAG_OPTIONS | {"tf_static_topic": "/none", "camera_extrinsic": given}, tmp_path / "c")
+    reference = extract_bag(bag, BAG_OPTIONS, tmp_path / "d")
+    np.testing.assert_allclose(read_pose_file(folder / "poses.txt", 12), read_pose_file(reference / "poses.txt", 12),
+                               atol=1e-5)
+
+
+def test_fine_tuning_on_a_rosbag_with_odometry_poses(robot_bag, tmp_path):
+    bag, _ = robot_bag
+    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
+        "data.source=rosbag", f"data.path={bag}", f"data.options={BAG_OPTIONS | {'cache_dir': str(tmp_path / 'c')}}",
+        "validation=null", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2", "train.progress_bar=false",
+        "train.checkpoint_every_epochs=0", "networks.pose_source=data", "networks.initial_depth=2.0",
+    ])
+    result = Trainer(config).fit()
+    assert result.step == 2 and result.nan_steps == 0

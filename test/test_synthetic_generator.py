@@ -5,7 +5,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from training.synthetic.generate import FRAME_ID, TOPICS, render_sequence, write_bag, write_folder
+from training.synthetic.generate import (
+    FRAME_ID,
+    ODOM_TOPIC,
+    TF_STATIC_TOPIC,
+    TOPICS,
+    render_sequence,
+    write_bag,
+    write_folder,
+)
 from training.synthetic.label_noise import degrade_labels
 from training.synthetic.room import Room, intrinsics, render
 from training.synthetic.scene import FLOOR_Y, random_scene
@@ -81,9 +89,17 @@ def test_bag_reads_back_with_topics_encodings_and_stamps(tmp_path, encoding):
     with AnyReader([bag], default_typestore=get_typestore(Stores.ROS2_HUMBLE)) as reader:
         for connection, _, raw in reader.messages():
             by_topic.setdefault(connection.topic, []).append(reader.deserialize(raw, connection.msgtype))
-    assert set(by_topic) == set(TOPICS.values())
+    assert set(by_topic) == set(TOPICS.values()) | {ODOM_TOPIC, TF_STATIC_TOPIC}
+    (mounting,) = by_topic.pop(TF_STATIC_TOPIC)[0].transforms
+    assert (mounting.header.frame_id, mounting.child_frame_id) == ("base_link", FRAME_ID)
+    assert mounting.transform.translation.z == pytest.approx(0.8)  # the camera height above base_link
+    odometry = by_topic.pop(ODOM_TOPIC)
+    assert {(m.header.frame_id, m.child_frame_id) for m in odometry} == {("odom", "base_link")}
+    assert len({round(m.pose.pose.position.z, 6) for m in odometry}) == 1  # the robot drives on the floor
     stamps = {topic: [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in msgs]
               for topic, msgs in by_topic.items()}
+    odometry_stamps = [m.header.stamp.sec * 10**9 + m.header.stamp.nanosec for m in odometry]
+    assert odometry_stamps == stamps[TOPICS["image"]]
     assert all(s == stamps[TOPICS["image"]] for s in stamps.values())
     np.testing.assert_allclose(np.diff(stamps[TOPICS["image"]]), 1e9 / FPS, atol=1)
     assert all(m.header.frame_id == FRAME_ID for msgs in by_topic.values() for m in msgs)

@@ -18,13 +18,22 @@ Extraction
 - optional ground truth from ``options.depth_topic`` (``16UC1`` millimetres or ``32FC1`` metres,
   registered to the colour image): per kept frame the depth message with the nearest header stamp
   within ``options.depth_max_dt`` seconds, resized (nearest) to the image size, saved as
-  ``depth/<stem>.npy`` in metres.
+  ``depth/<stem>.npy`` in metres;
+- optional camera poses from the robot's odometry on ``options.odometry_topic`` (for
+  ``networks.pose_source: data``; :mod:`training.data.bag_poses`): the body pose interpolated at
+  each kept frame's stamp (gaps up to ``options.pose_max_dt`` seconds, 0.2), times the
+  body-from-camera transform from ``options.tf_static_topic`` (``/tf_static``) or
+  ``options.camera_extrinsic``; the camera frame is the images' ``frame_id`` unless
+  ``options.camera_frame`` says otherwise. Frames outside the odometry's span are dropped.
+  Written as ``poses.txt``.
 
 Frames are named by their header stamp in nanoseconds (``images/<stamp:019d>.png``), the keys of
 side files. ``DataConfig.options``: ``topic`` (required), ``camera_info_topic``, ``intrinsics``,
 ``undistort``, ``min_motion`` (1.0), ``depth_topic``, ``depth_max_dt`` (0.02), ``cache_dir``
-(default ``<bag folder>_frames`` beside the bag), ``stride``, ``labels_dir``, ``structure_dir``
-(folder options; labels and structure default to folders inside the cache).
+(default ``<bag folder>_frames`` beside the bag), ``odometry_topic``, ``tf_static_topic``,
+``camera_frame``, ``body_frame``, ``camera_extrinsic`` (``{translation: [x, y, z], rotation: [qx, qy,
+qz, qw]}``), ``pose_max_dt``, ``stride``, ``labels_dir``, ``structure_dir`` (folder options; labels and
+structure default to folders inside the cache).
 """
 
 from __future__ import annotations
@@ -41,14 +50,17 @@ import yaml
 from PIL import Image
 
 from gam_depth_ros.image_codec import ImageDecodeError, depth_msg_to_metres, header_stamp_ns, image_msg_to_rgb_any
+from training.data.bag_poses import body_from_camera, read_pose_topic, read_static_transforms
 from training.data.common import DataError, check_options, resize_nearest
-from training.data.folder import INTRINSICS_FILE, FolderDataset
+from training.data.folder import INTRINSICS_FILE, POSES_FILE, FolderDataset
+from training.data.poses import interpolate_poses, write_pose_file
 
 LOG = logging.getLogger("training.data")
 
-OPTIONS = {"topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic", "depth_max_dt",
-           "cache_dir", "stride", "labels_dir", "structure_dir"}
-EXTRACT_OPTIONS = ("topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic", "depth_max_dt")
+POSE_OPTIONS = ("odometry_topic", "tf_static_topic", "camera_frame", "body_frame", "camera_extrinsic", "pose_max_dt")
+EXTRACT_OPTIONS = ("topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic",
+                   "depth_max_dt", *POSE_OPTIONS)
+OPTIONS = {*EXTRACT_OPTIONS, "cache_dir", "stride", "labels_dir", "structure_dir"}
 MANIFEST = "manifest.yaml"
 MOTION_WIDTH = 160  # grey images are downsampled to at most this width for the stationarity test
 
@@ -93,12 +105,14 @@ class _Extractor:
             raise DataError(f"{self.bag}: cannot open rosbag2: {error}") from error
         try:
             topics = {c.topic: c for c in reader.connections}
-            for key in ("topic", "camera_info_topic", "depth_topic"):
+            for key in ("topic", "camera_info_topic", "depth_topic", "odometry_topic"):
                 if opts.get(key) and opts[key] not in topics:
                     raise DataError(f"{self.bag}: topic {opts[key]!r} ({key}) not in the bag; it has {sorted(topics)}")
             camera = self._camera(reader, topics)
             (out / "images").mkdir(parents=True)
-            stamps, size = self._images(reader, topics[opts["topic"]], out / "images")
+            stamps, size, camera_frame = self._images(reader, topics[opts["topic"]], out / "images")
+            if opts.get("odometry_topic"):
+                stamps = self._poses(reader, topics, stamps, camera_frame, out)
             if not stamps:
                 raise DataError(f"{self.bag}: no frame kept from {opts['topic']}")
             if (camera["height"], camera["width"]) != size:
@@ -125,15 +139,17 @@ class _Extractor:
             f"{self.bag}: give options.camera_info_topic or options.intrinsics (fx, fy, cx, cy, width, height)"
         )
 
-    def _images(self, reader, connection, folder: Path) -> tuple[list[int], tuple[int, int]]:
+    def _images(self, reader, connection, folder: Path) -> tuple[list[int], tuple[int, int], str]:
         min_motion = float(self.options.get("min_motion", 1.0))
         stamps: list[int] = []
         size: tuple[int, int] | None = None
         last = None
         seen = 0
+        frame_id = ""
         for conn, timestamp, raw in reader.messages(connections=[connection]):
             msg = reader.deserialize(raw, conn.msgtype)
             stamp = header_stamp_ns(msg, timestamp)
+            frame_id = frame_id or msg.header.frame_id
             try:
                 rgb = image_msg_to_rgb_any(msg, conn.msgtype)
             except ImageDecodeError as error:
@@ -154,7 +170,28 @@ class _Extractor:
             Image.fromarray(rgb).save(folder / f"{stamp:019d}.png", compress_level=1)
         LOG.info("%s: kept %d of %d frames of %s (min_motion %.2f)", self.bag, len(stamps), seen,
                  connection.topic, min_motion)
-        return stamps, size or (0, 0)
+        return stamps, size or (0, 0), frame_id
+
+    def _poses(self, reader, topics, stamps: list[int], camera_frame: str, out: Path) -> list[int]:
+        """Write ``poses.txt`` for the frames with odometry; delete the others' images; their stamps."""
+        opts = self.options
+        fixed_stamps, fixed_from_body, body = read_pose_topic(reader, topics[opts["odometry_topic"]], self.bag)
+        body = opts.get("body_frame") or body
+        camera = opts.get("camera_frame") or camera_frame
+        tf_topic = opts.get("tf_static_topic", "/tf_static")
+        edges = read_static_transforms(reader, topics[tf_topic]) if tf_topic in topics else None
+        extrinsic = body_from_camera(opts, edges, body, camera, self.bag)
+        max_gap = int(float(opts.get("pose_max_dt", 0.2)) * 1e9)
+        poses = interpolate_poses(fixed_stamps, fixed_from_body, np.asarray(stamps), max_gap) @ extrinsic
+        keep = np.isfinite(poses).all(axis=(1, 2))
+        for stamp in np.asarray(stamps)[~keep]:
+            (out / "images" / f"{stamp:019d}.png").unlink()
+        LOG.info("%s: camera poses from %s for %d of %d frames (%s -> %s)", self.bag, opts["odometry_topic"],
+                 int(keep.sum()), len(stamps), body, camera)
+        kept = [s for s, k in zip(stamps, keep) if k]
+        if kept:
+            write_pose_file(out / POSES_FILE, kept, poses[keep])
+        return kept
 
     def _depth(self, reader, connection, stamps: list[int], size: tuple[int, int], folder: Path) -> None:
         folder.mkdir()

@@ -17,7 +17,10 @@ Outputs per sequence ``seq_NNNN`` (``--format folder``, ``bag`` or ``both``):
 - bag (``seq_NNNN_bag/``, rosbag2, mcap storage) with :data:`TOPICS`: colour image rgb8, camera info
   (plumb_bob, no distortion), ground-truth depth 32FC1 metres or 16UC1 millimetres, ground-truth
   labels mono8; every message of a frame has the same header stamp (30 Hz from ``START_NS``) and
-  frame id ``camera_optical_frame``.
+  frame id ``camera_optical_frame``. Like a robot's recording it also holds the odometry
+  (``/odom``, ``nav_msgs/Odometry`` of ``base_link`` in ``odom``, z up, at the frame stamps) and
+  ``/tf_static`` with the camera's mounting (``base_link`` -> ``camera_optical_frame``:
+  :func:`base_from_camera`).
 
 The Python API (:func:`render_sequence`, :func:`write_folder`, :func:`write_bag`) serves the tests,
 the benchmarks and ``make demo``. ``scripts/gam-depth-synth`` runs this module from any directory.
@@ -37,10 +40,11 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from training.data.poses import matrix_quaternion, write_pose_file
 from training.synthetic.label_noise import LEVELS, degrade_labels
 from training.synthetic.room import intrinsics, render
 from training.synthetic.scene import FLOOR_Y, random_scene
-from training.synthetic.trajectory import FPS, trajectory
+from training.synthetic.trajectory import FPS, ROBOT_PITCH, rotation, trajectory
 
 TOPICS = {
     "image": "/camera/image_raw",
@@ -49,6 +53,11 @@ TOPICS = {
     "labels": "/camera/labels",
 }
 FRAME_ID = "camera_optical_frame"
+ODOM_TOPIC, TF_STATIC_TOPIC = "/odom", "/tf_static"
+ODOM_FRAME, BODY_FRAME = "odom", "base_link"
+# REP 103 (x forward, y left, z up) from the optical axes (x right, y down, z forward); also odom from
+# the generator's world, whose y points down
+BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
 
 
@@ -85,14 +94,20 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
                     poses, K, START_NS + np.round(np.arange(frames) * 1e9 / FPS).astype(np.int64), info)
 
 
-def quaternion(R: np.ndarray) -> np.ndarray:
-    """Unit quaternion (x, y, z, w) of a rotation matrix (w >= 0)."""
-    w = np.sqrt(max(0.0, 1.0 + np.trace(R))) / 2
-    x = np.copysign(np.sqrt(max(0.0, 1 + R[0, 0] - R[1, 1] - R[2, 2])) / 2, R[2, 1] - R[1, 2])
-    y = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] + R[1, 1] - R[2, 2])) / 2, R[0, 2] - R[2, 0])
-    z = np.copysign(np.sqrt(max(0.0, 1 - R[0, 0] - R[1, 1] + R[2, 2])) / 2, R[1, 0] - R[0, 1])
-    q = np.array([x, y, z, w])
-    return q / np.linalg.norm(q)
+def world_from_camera(sequence: Sequence) -> np.ndarray:
+    """``[F,4,4]`` homogeneous world-from-camera poses of the frames."""
+    out = np.tile(np.eye(4), (len(sequence.poses), 1, 1))
+    for T, (R, t) in zip(out, sequence.poses):
+        T[:3, :3], T[:3, 3] = R, t
+    return out
+
+
+def base_from_camera(camera_height: float, pitch: float = ROBOT_PITCH) -> np.ndarray:
+    """``[4,4]`` pose of the camera optical frame in ``base_link``: ``camera_height`` above it, pitched down."""
+    T = np.eye(4)
+    T[:3, :3] = BODY_FROM_OPTICAL @ rotation(0.0, pitch)
+    T[2, 3] = camera_height
+    return T
 
 
 def write_folder(sequence: Sequence, folder: str | Path) -> Path:
@@ -101,7 +116,6 @@ def write_folder(sequence: Sequence, folder: str | Path) -> Path:
     for sub in ("images", "depth", "labels") + (("labels_exact",) if sequence.noisy_labels is not None else ()):
         (folder / sub).mkdir(parents=True, exist_ok=True)
     labels = sequence.labels if sequence.noisy_labels is None else sequence.noisy_labels
-    lines = []
     for i, stamp in enumerate(sequence.stamps_ns):
         stem = f"{stamp:019d}"
         Image.fromarray(sequence.images[i]).save(folder / "images" / f"{stem}.png")
@@ -109,14 +123,12 @@ def write_folder(sequence: Sequence, folder: str | Path) -> Path:
         Image.fromarray(labels[i]).save(folder / "labels" / f"{stem}.png")
         if sequence.noisy_labels is not None:
             Image.fromarray(sequence.labels[i]).save(folder / "labels_exact" / f"{stem}.png")
-        R, t = sequence.poses[i]
-        lines.append(f"{stamp} " + " ".join(f"{v:.6f}" for v in (*t, *quaternion(R))))
     height, width = sequence.depth.shape[1:]
     K = sequence.K
     (folder / "intrinsics.yaml").write_text(yaml.safe_dump({
         "fx": float(K[0, 0]), "fy": float(K[1, 1]), "cx": float(K[0, 2]), "cy": float(K[1, 2]),
         "width": int(width), "height": int(height)}, sort_keys=False))
-    (folder / "poses.txt").write_text("# stamp_ns tx ty tz qx qy qz qw (world-from-camera)\n" + "\n".join(lines) + "\n")
+    write_pose_file(folder / "poses.txt", sequence.stamps_ns, world_from_camera(sequence))
     (folder / "sequence.yaml").write_text(yaml.safe_dump(sequence.info, sort_keys=False))
     return folder
 
@@ -134,9 +146,9 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
     labels = sequence.labels if sequence.noisy_labels is None else sequence.noisy_labels
     K = sequence.K
 
-    def header(ns: int):
+    def header(ns: int, frame_id: str = FRAME_ID):
         stamp = T["builtin_interfaces/msg/Time"](sec=int(ns // 10**9), nanosec=int(ns % 10**9))
-        return T["std_msgs/msg/Header"](stamp=stamp, frame_id=FRAME_ID)
+        return T["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
 
     def image(ns: int, array: np.ndarray, encoding: str):
         data = np.ascontiguousarray(array)
@@ -144,13 +156,44 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
         return T["sensor_msgs/msg/Image"](header=header(ns), height=height, width=width, encoding=encoding,
                                           is_bigendian=0, step=step, data=data.view(np.uint8).reshape(-1))
 
+    def vector(v):
+        return T["geometry_msgs/msg/Vector3"](x=float(v[0]), y=float(v[1]), z=float(v[2]))
+
+    def quaternion(R):
+        x, y, z, w = matrix_quaternion(R)
+        return T["geometry_msgs/msg/Quaternion"](x=x, y=y, z=z, w=w)
+
+    def odometry(ns: int, pose: np.ndarray):
+        p = pose[:3, 3]
+        point = T["geometry_msgs/msg/Point"](x=float(p[0]), y=float(p[1]), z=float(p[2]))
+        zero = T["geometry_msgs/msg/Twist"](linear=vector(np.zeros(3)), angular=vector(np.zeros(3)))
+        return T["nav_msgs/msg/Odometry"](
+            header=header(ns, ODOM_FRAME), child_frame_id=BODY_FRAME,
+            pose=T["geometry_msgs/msg/PoseWithCovariance"](
+                pose=T["geometry_msgs/msg/Pose"](position=point, orientation=quaternion(pose[:3, :3])),
+                covariance=np.zeros(36)),
+            twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=zero, covariance=np.zeros(36)))
+
+    mounting = base_from_camera(sequence.info.get("camera_height_m", 0.8))
+    odom_from_world = np.eye(4)
+    odom_from_world[:3, :3] = BODY_FROM_OPTICAL
+    odom_from_base = odom_from_world @ world_from_camera(sequence) @ np.linalg.inv(mounting)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     path = Path(path)
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         connections = {key: writer.add_connection(topic, "sensor_msgs/msg/CameraInfo" if key == "camera_info"
                                                   else "sensor_msgs/msg/Image", typestore=store)
                        for key, topic in TOPICS.items()}
+        odom = writer.add_connection(ODOM_TOPIC, "nav_msgs/msg/Odometry", typestore=store)
+        tf_static = writer.add_connection(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage", typestore=store)
+        mount = T["geometry_msgs/msg/TransformStamped"](
+            header=header(int(sequence.stamps_ns[0]), BODY_FRAME), child_frame_id=FRAME_ID,
+            transform=T["geometry_msgs/msg/Transform"](translation=vector(mounting[:3, 3]),
+                                                      rotation=quaternion(mounting[:3, :3])))
+        writer.write(tf_static, int(sequence.stamps_ns[0]),
+                     store.serialize_cdr(T["tf2_msgs/msg/TFMessage"](transforms=[mount]), tf_static.msgtype))
         for i, ns in enumerate(int(s) for s in sequence.stamps_ns):
+            writer.write(odom, ns, store.serialize_cdr(odometry(ns, odom_from_base[i]), odom.msgtype))
             if depth_encoding == "32FC1":
                 depth = image(ns, sequence.depth[i].astype("<f4"), "32FC1")
             else:

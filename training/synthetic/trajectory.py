@@ -22,6 +22,7 @@ from training.synthetic.scene import FLOOR_Y, Scene
 
 MARGIN = 0.35  # metres between the camera and walls / furniture footprints
 FPS = 30.0
+ROBOT_PITCH = -0.2  # radians: the robot camera looks 11.5 degrees down
 
 
 def rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
@@ -70,7 +71,7 @@ def _heading(v: np.ndarray) -> float:
 
 
 def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator,
-                     camera_height: float = 0.8, pitch: float = -0.2) -> list[tuple[np.ndarray, np.ndarray]]:
+                     camera_height: float = 0.8, pitch: float = ROBOT_PITCH) -> list[tuple[np.ndarray, np.ndarray]]:
     """``frames`` poses of a robot camera at ``camera_height`` m above the floor (see the module docstring)."""
     y = FLOOR_Y - camera_height
     dt = 1.0 / FPS
