@@ -202,7 +202,7 @@ def result_parameters(output_dir: Path) -> list[torch.Tensor]:
     return list(load_checkpoint(latest_checkpoint(output_dir)).state_dict.values())
 
 
-def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str) -> None:
+def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str, overrides: tuple[str, ...]) -> None:
     import os
 
     os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), RANK=str(rank), WORLD_SIZE=str(world_size),
@@ -214,8 +214,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str
     info = init_distributed(force_cpu=True)
     try:
         config = tiny_config(Path(output_dir), "data.options={num_samples: 4, seed: 0}", "train.batch_size=1",
-                             "train.epochs=1", "train.max_steps=2", "loss.semantic_epochs=0",
-                             "networks.channels_last=true")
+                             "train.epochs=1", "train.max_steps=2", "networks.channels_last=true", *overrides)
         trainer = Trainer(config, info)
         result = trainer.fit()
         # BatchNorm statistics are per rank between DDP's buffer broadcasts; parameters must agree.
@@ -225,11 +224,16 @@ def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str
         shutdown_distributed()
 
 
-def test_ddp_with_two_cpu_processes_keeps_parameters_identical(tmp_path):
+@pytest.mark.parametrize("overrides", [
+    ("loss.semantic_epochs=0",),
+    # poses from the data: the initial pose decoder gets no gradient, with semantics on throughout
+    ("loss.semantic_epochs=1", "networks.pose_source=data", "networks.initial_depth=2.0"),
+], ids=["pose_network", "data_poses"])
+def test_ddp_with_two_cpu_processes_keeps_parameters_identical(tmp_path, overrides):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path)), nprocs=2)
+    torch.multiprocessing.spawn(_ddp_worker, args=(2, port, str(tmp_path / "run"), str(tmp_path), overrides), nprocs=2)
     rank0, rank1 = (torch.load(tmp_path / f"{r}.pt", weights_only=True) for r in range(2))
     assert rank0["total"] != rank1["total"]  # each rank trained on its own shard
     mismatched = [k for k in rank0["parameters"] if not torch.equal(rank0["parameters"][k], rank1["parameters"][k])]

@@ -256,8 +256,10 @@ class Trainer:
         if not self.info.distributed:
             return self.model
         device_ids = [self.info.device.index] if self.info.device.type == "cuda" else None
-        # The semantic decoder stops receiving gradients after semantic_epochs.
-        find_unused = self.config.loss.semantic_epochs < self.config.train.epochs
+        # The semantic decoder stops receiving gradients after semantic_epochs; with poses from the
+        # data the initial pose decoder never gets any.
+        find_unused = (self.config.loss.semantic_epochs < self.config.train.epochs
+                       or self.config.networks.pose_source == "data")
         return DistributedDataParallel(self.model, device_ids=device_ids, find_unused_parameters=find_unused)
 
     def _validation_loader(self) -> DataLoader | None:
