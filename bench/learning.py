@@ -7,6 +7,8 @@ number of optimiser steps) and the same seeds, three variants are trained with
 - ``baseline``  monodepth2: plain mean of the minimum reprojection loss, no semantics;
 - ``mask``      + the gradient-aware mask (the paper's beta, gamma1, gamma2, k);
 - ``full``      + semantic constraints (cross-entropy on noisy proxy labels): GAM-Depth;
+- ``full_fast`` ``full`` with the fast decoder variant (zero padding, ReLU; docs/benchmarks.md):
+  what the faster decoder costs in accuracy;
 - ``mask_lift`` the mask with ``gamma2 = 4`` instead of 40 (half-way at m = 40 instead of 400), no
   semantics: with the paper's values almost no pixel is lifted above ``beta`` (the logged
   ``mask_lift_fraction``), so ``mask`` equals ``baseline`` up to the constant k * beta = 1; this
@@ -65,6 +67,8 @@ VARIANTS = {
     "mask": ["loss.mask.enabled=true", "loss.semantic_weight=0.0"],
     "full": ["loss.mask.enabled=true", "loss.semantic_weight=0.1"],
     "mask_lift": ["loss.mask.enabled=true", "loss.mask.gamma2=4.0", "loss.semantic_weight=0.0"],
+    "full_fast": ["loss.mask.enabled=true", "loss.semantic_weight=0.1", "model.decoder_padding=zero",
+                  "model.decoder_activation=relu"],
 }
 FLAT_GRADIENT = 8.0  # m below this (0..255 grey scale, Sobel of the blurred image) counts as textureless
 EDGE_LOG_RATIO = 0.1  # |ln d(p) - ln d(q)| above this between 4-neighbours marks a depth discontinuity
