@@ -52,6 +52,11 @@ class CameraModel:
     D: tuple[float, ...]
     distortion_model: str
 
+    def same_aspect(self, width: int, height: int) -> bool:
+        """Whether images of ``width`` x ``height`` show this camera's whole view resized (within a
+        pixel), not a crop or another camera: only then may the intrinsics be scaled to them."""
+        return abs(self.width * height - self.height * width) <= max(self.width, self.height)
+
     def scaled_to(self, width: int, height: int) -> CameraModel:
         """The same camera seen at ``width`` x ``height`` pixels (see the module docstring)."""
         if width <= 0 or height <= 0:

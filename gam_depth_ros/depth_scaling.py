@@ -26,6 +26,11 @@ class ScaleDecision:
     confidence: float  # 1 in fixed mode
     reason: str  # why the frame had no floor measurement ("" if it had one or in fixed mode)
 
+    def describe(self) -> str:
+        """The floor scale for the periodic log line, e.g. ``floor scale 1.02 m/unit (confidence 0.93)``."""
+        state = "NONE YET" if self.relative else f"{self.scale:.4g} m/unit"
+        return f"floor scale {state} (confidence {self.confidence:.2f}{', ' + self.reason if self.reason else ''})"
+
 
 class DepthScaler:
     """``fixed`` or ``floor`` scaling (see the module docstring)."""

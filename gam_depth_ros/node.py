@@ -47,7 +47,7 @@ from gam_depth_ros.image_codec import (
 from gam_depth_ros.inference import create_backend
 from gam_depth_ros.inference.preprocessing import resize_rgb
 from gam_depth_ros.node_params import NodeParams, declare_and_read
-from gam_depth_ros.node_stats import LatestSlot, NodeStats, StatsSnapshot
+from gam_depth_ros.node_stats import ERROR, OK, WARN, LatestSlot, NodeStats, StatsSnapshot, health
 from gam_depth_ros.pointcloud import backproject, pointfield_layout
 
 NODE_NAME = "depth_node"
@@ -65,6 +65,7 @@ OUTPUTS = {
     "semantic/colorized": ("publish_semantic_colorized", Image),
     "points": ("publish_points", PointCloud2),
 }
+DIAGNOSTIC_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
 WARN_THROTTLE_S = 5.0
 IDLE_LOG_PERIOD_S = 60.0
 
@@ -161,37 +162,28 @@ class DepthNode(Node):
         snapshot = self.stats.snapshot(now - self._last_stats)
         self._last_stats = now
         if snapshot.window["frames_in"] or now - self._last_idle_log >= IDLE_LOG_PERIOD_S:
-            self.get_logger().info(snapshot.summary() + self._scale_text())  # each period while images come, else 1/min
+            scale = "" if self.params.scale_mode == "fixed" else ", " + self.scaler.last.describe()
+            self.get_logger().info(snapshot.summary() + scale)  # each period while images come, else 1/min
             self._last_idle_log = now
         self._diagnostics.publish(self._diagnostic_array(snapshot))
 
     def _diagnostic_array(self, snapshot: StatsSnapshot) -> DiagnosticArray:
-        level, message = DiagnosticStatus.OK, "running"
-        if snapshot.window["frames_in"] == 0:
-            level, message = DiagnosticStatus.WARN, "no input images in the last period"
-        elif snapshot.window["malformed"] or snapshot.window["errors"]:
-            level, message = DiagnosticStatus.WARN, "malformed input images or processing errors"
-        if self._failure_streak >= self.params.max_consecutive_failures:
-            level = DiagnosticStatus.ERROR
-            message = f"{self._failure_streak} frames in a row failed; last: {self._last_failure}"
-        values = {name: str(value) for name, value in snapshot.totals.items()}
-        values["input_hz"] = f"{snapshot.rate_hz('frames_in'):.2f}"
-        values["output_hz"] = f"{snapshot.rate_hz('frames_out'):.2f}"
-        for name, (p50, p95) in snapshot.percentiles.items():
-            values[f"{name}_p50"] = f"{p50:.2f}"
-            values[f"{name}_p95"] = f"{p95:.2f}"
-        values.update(
-            backend=self.backend.name,
-            device=self.backend.device,
-            model=self.params.model_path,
-            depth_scale=f"{self.depth_scale:g}",
-            scale_mode=self.params.scale_mode,
-            scale=f"{self.scaler.last.scale:.6g}",
-            scale_confidence=f"{self.scaler.last.confidence:.3f}",
-            scale_status="relative (no floor scale yet)" if self.scaler.last.relative else "metric",
+        level, message = health(
+            snapshot, self._failure_streak, self.params.max_consecutive_failures, self._last_failure
         )
+        last = self.scaler.last
+        values = snapshot.values() | {
+            "backend": self.backend.name,
+            "device": self.backend.device,
+            "model": self.params.model_path,
+            "depth_scale": f"{self.depth_scale:g}",
+            "scale_mode": self.params.scale_mode,
+            "scale": f"{last.scale:.6g}",
+            "scale_confidence": f"{last.confidence:.3f}",
+            "scale_status": "relative (no floor scale yet)" if last.relative else "metric",
+        }
         status = DiagnosticStatus(
-            level=level,
+            level=DIAGNOSTIC_LEVELS[level],
             name=f"{self.get_fully_qualified_name()}: inference",
             message=message,
             hardware_id=self.backend.device,
@@ -248,13 +240,6 @@ class DepthNode(Node):
         if stamp_ns > 0:
             self.stats.add_latency("end_to_end_ms", (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6)
 
-    def _scale_text(self) -> str:
-        last = self.scaler.last
-        if self.params.scale_mode == "fixed":
-            return ""
-        state = "NONE YET" if last.relative else f"{last.scale:.4g} m/unit"
-        return f", floor scale {state} (confidence {last.confidence:.2f}{', ' + last.reason if last.reason else ''})"
-
     def _camera_for(self, image_size: tuple[int, int], width: int, height: int):
         """The latest camera_info scaled to width x height; None (with a warning) if there is none or
         its aspect ratio differs from the images' (a crop or another camera: scaling would be wrong)."""
@@ -267,7 +252,7 @@ class DepthNode(Node):
             )
             return None
         rows, cols = image_size
-        if abs(camera.width * rows - camera.height * cols) > max(camera.width, camera.height):
+        if not camera.same_aspect(cols, rows):
             self.get_logger().warning(
                 f"camera_info is {camera.width}x{camera.height} but images are {cols}x{rows} (another aspect "
                 "ratio): depth/camera_info, points and the floor scale are not computed",

@@ -1,4 +1,5 @@
-"""ROS-free helpers of the depth node: a one-slot frame mailbox and running statistics.
+"""ROS-free helpers of the depth node: a one-slot frame mailbox, running statistics and the health
+verdict its diagnostics report.
 
 Both are thread-safe: the subscription callback and the stats timer run in the executor thread,
 inference in the node's worker thread.
@@ -63,6 +64,16 @@ class StatsSnapshot:
     def rate_hz(self, counter: str) -> float:
         return self.window[counter] / self.period_s if self.period_s > 0 else 0.0
 
+    def values(self) -> dict[str, str]:
+        """Totals, input/output rates and latency percentiles as diagnostic key-value strings."""
+        values = {name: str(value) for name, value in self.totals.items()}
+        values["input_hz"] = f"{self.rate_hz('frames_in'):.2f}"
+        values["output_hz"] = f"{self.rate_hz('frames_out'):.2f}"
+        for name, (p50, p95) in self.percentiles.items():
+            values[f"{name}_p50"] = f"{p50:.2f}"
+            values[f"{name}_p95"] = f"{p95:.2f}"
+        return values
+
     def summary(self) -> str:
         """One line for the INFO log."""
         parts = [
@@ -107,3 +118,21 @@ class NodeStats:
             if values
         }
         return StatsSnapshot(totals, window, period_s, percentiles)
+
+
+OK, WARN, ERROR = 0, 1, 2  # the levels of diagnostic_msgs/DiagnosticStatus
+
+
+def health(snapshot: StatsSnapshot, failure_streak: int, max_failures: int, last_failure: str) -> tuple[int, str]:
+    """Diagnostic level and message of a period.
+
+    ERROR once ``max_failures`` frames in a row failed (the model is broken, not one frame); WARN
+    without input images or with malformed images or processing errors in the period; else OK.
+    """
+    if failure_streak >= max_failures:
+        return ERROR, f"{failure_streak} frames in a row failed; last: {last_failure}"
+    if snapshot.window["frames_in"] == 0:
+        return WARN, "no input images in the last period"
+    if snapshot.window["malformed"] or snapshot.window["errors"]:
+        return WARN, "malformed input images or processing errors"
+    return OK, "running"
