@@ -3,7 +3,7 @@
 The demo model (compact GAM-Depth trained on the project's synthetic indoor video, see
 docs/training.md) is in ``models/demo/`` of the source tree and is installed to
 ``share/gam_depth_ros/models/demo/``. It is for trying the node; a robot should run a model
-fine-tuned on its own building (README, "Train on your own rosbags").
+fine-tuned on its own building (README, "Adapting to your building").
 """
 
 from __future__ import annotations

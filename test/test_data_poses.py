@@ -39,17 +39,10 @@ def posed_folder(tmp_path_factory):
     return write_folder(sequence, tmp_path_factory.mktemp("posed") / "seq_0000"), sequence
 
 
-def _world_from_camera(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
-
-
 def test_pose_file_reads_back_what_the_generator_wrote(posed_folder):
     folder, sequence = posed_folder
     poses = read_pose_file(folder / "poses.txt", len(sequence.poses))
-    for T, (R, t) in zip(poses, sequence.poses):
-        np.testing.assert_allclose(T, _world_from_camera(R, t), atol=2e-6)  # 6 decimals in the file
+    np.testing.assert_allclose(poses, world_from_camera(sequence), atol=2e-6)  # 6 decimals in the file
 
 
 @pytest.mark.parametrize("text, problem", [
@@ -88,9 +81,9 @@ def test_samples_carry_the_relative_poses_and_flips_mirror_them(posed_folder):
     sample = _sample(folder, flip=False)
     assert bool(sample["has_poses"]) and sample["poses"].shape == (3, 4, 4)
     t = 2 + STRIDE  # target index of sample 2: the first target is STRIDE
-    W_t = _world_from_camera(*sequence.poses[t])
+    W = world_from_camera(sequence)
     for k, offset in enumerate((0, -STRIDE, STRIDE)):
-        expected = np.linalg.inv(_world_from_camera(*sequence.poses[t + offset])) @ W_t
+        expected = np.linalg.inv(W[t + offset]) @ W[t]
         np.testing.assert_allclose(sample["poses"][k].numpy(), expected, atol=1e-4)
     identity = torch.eye(4).repeat(3, 1, 1)
     straight, still = _warp_error(sample, sample["poses"]), _warp_error(sample, identity)

@@ -38,12 +38,16 @@ def matrix_quaternion(R: np.ndarray) -> np.ndarray:
     return q / np.linalg.norm(q)
 
 
+def homogeneous(R: np.ndarray, t) -> np.ndarray:
+    """``[4,4]`` homogeneous transform of a rotation ``[3,3]`` and a translation ``[3]``."""
+    T = np.eye(4)
+    T[:3, :3], T[:3, 3] = R, t
+    return T
+
+
 def pose_matrix(translation, quaternion) -> np.ndarray:
     """``[4,4]`` homogeneous transform of a translation ``(x, y, z)`` and a quaternion ``(x, y, z, w)``."""
-    T = np.eye(4)
-    T[:3, :3] = quaternion_matrix(np.asarray(quaternion, dtype=np.float64))
-    T[:3, 3] = translation
-    return T
+    return homogeneous(quaternion_matrix(np.asarray(quaternion, dtype=np.float64)), translation)
 
 
 def write_pose_file(path: str | Path, stamps_ns, world_from_camera) -> Path:

@@ -21,6 +21,7 @@ import torch
 from torch.utils.data import Dataset
 
 from training.data.common import relative_poses
+from training.data.poses import homogeneous
 from training.data.sample import NUM_SCALES
 from training.image_ops import gradient_magnitude
 from training.synthetic.room import intrinsics, look_at_pose, random_room, render
@@ -90,15 +91,7 @@ class SyntheticClipDataset(Dataset):
 
     def relative_poses(self, index: int) -> torch.Tensor:
         """Ground-truth ``T_source_target`` ``[S,4,4]`` of clip ``index`` (target = frame 0)."""
-        poses = self.camera_poses(index)
-        R0, t0 = poses[0]
-        out = []
-        for R, t in poses[1:]:
-            T = np.eye(4)
-            T[:3, :3] = R.T @ R0
-            T[:3, 3] = R.T @ (t0 - t)
-            out.append(T)
-        return torch.from_numpy(np.stack(out)).float()
+        return _frame_poses(self.camera_poses(index))[1:]
 
     def _clip(self, index: int):
         rng = np.random.default_rng([self.seed, index])
@@ -132,15 +125,14 @@ class SyntheticClipDataset(Dataset):
             "segments": torch.from_numpy(segments),
             "vanishing_directions": torch.from_numpy(R0.astype(np.float32)),  # rows: world axes in the camera frame
             "has_structure": torch.tensor(True),
-            "poses": relative_poses(np.stack([_homogeneous(R, t) for R, t in poses])),
+            "poses": _frame_poses(poses),
             "has_poses": torch.tensor(True),
         }
 
 
-def _homogeneous(R: np.ndarray, t: np.ndarray) -> np.ndarray:
-    T = np.eye(4)
-    T[:3, :3], T[:3, 3] = R, t
-    return T
+def _frame_poses(poses: list[tuple[np.ndarray, np.ndarray]]) -> torch.Tensor:
+    """``T_frame_target`` ``[F,4,4]`` of world-from-camera ``(R, t)`` poses, target first (identity)."""
+    return relative_poses(np.stack([homogeneous(R, t) for R, t in poses]))
 
 
 def _scaled_intrinsics(K: np.ndarray) -> torch.Tensor:

@@ -40,7 +40,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
-from training.data.poses import matrix_quaternion, write_pose_file
+from training.data.poses import homogeneous, matrix_quaternion, write_pose_file
 from training.synthetic.label_noise import LEVELS, degrade_labels
 from training.synthetic.room import intrinsics, render
 from training.synthetic.scene import FLOOR_Y, random_scene
@@ -96,18 +96,12 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
 
 def world_from_camera(sequence: Sequence) -> np.ndarray:
     """``[F,4,4]`` homogeneous world-from-camera poses of the frames."""
-    out = np.tile(np.eye(4), (len(sequence.poses), 1, 1))
-    for T, (R, t) in zip(out, sequence.poses):
-        T[:3, :3], T[:3, 3] = R, t
-    return out
+    return np.stack([homogeneous(R, t) for R, t in sequence.poses])
 
 
 def base_from_camera(camera_height: float, pitch: float = ROBOT_PITCH) -> np.ndarray:
     """``[4,4]`` pose of the camera optical frame in ``base_link``: ``camera_height`` above it, pitched down."""
-    T = np.eye(4)
-    T[:3, :3] = BODY_FROM_OPTICAL @ rotation(0.0, pitch)
-    T[2, 3] = camera_height
-    return T
+    return homogeneous(BODY_FROM_OPTICAL @ rotation(0.0, pitch), [0.0, 0.0, camera_height])
 
 
 def write_folder(sequence: Sequence, folder: str | Path) -> Path:
@@ -175,8 +169,7 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
             twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=zero, covariance=np.zeros(36)))
 
     mounting = base_from_camera(sequence.info.get("camera_height_m", 0.8))
-    odom_from_world = np.eye(4)
-    odom_from_world[:3, :3] = BODY_FROM_OPTICAL
+    odom_from_world = homogeneous(BODY_FROM_OPTICAL, np.zeros(3))
     odom_from_base = odom_from_world @ world_from_camera(sequence) @ np.linalg.inv(mounting)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
     path = Path(path)
