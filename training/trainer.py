@@ -190,13 +190,12 @@ class Trainer:
 
     def _train_step(self, model, batch: dict, semantic: bool):
         device = self.info.device
+        use_poses = self.config.networks.pose_source == "data"
+        if use_poses and not bool(batch["has_poses"].all()):  # checked on the CPU batch: no device sync
+            raise DataError(f"networks.pose_source is 'data' but the {self.config.data.source} data at "
+                            f"{self.config.data.path} gave samples without poses (a folder needs poses.txt)")
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-        poses = None
-        if self.config.networks.pose_source == "data":
-            if not bool(batch["has_poses"].all()):
-                raise DataError(f"networks.pose_source is 'data' but the {self.config.data.source} data at "
-                                f"{self.config.data.path} gave samples without poses (a folder needs poses.txt)")
-            poses = batch["poses"][:, 1:]
+        poses = batch["poses"][:, 1:] if use_poses else None
         with _autocast(device, self.amp_dtype):
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
                             poses=poses)
