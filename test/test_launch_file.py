@@ -70,7 +70,7 @@ def description(monkeypatch, tmp_path):
             "IfCondition",
             "LaunchConfiguration",
             "Node",
-            "ParameterValue",
+            "OpaqueFunction",
         )
     }
     stubs = {
@@ -83,6 +83,7 @@ def description(monkeypatch, tmp_path):
             "launch.actions",
             DeclareLaunchArgument=classes["DeclareLaunchArgument"],
             SetEnvironmentVariable=classes["SetEnvironmentVariable"],
+            OpaqueFunction=classes["OpaqueFunction"],
         ),
         "launch.conditions": _module("launch.conditions", IfCondition=classes["IfCondition"]),
         "launch.substitutions": _module(
@@ -90,9 +91,6 @@ def description(monkeypatch, tmp_path):
         ),
         "launch_ros": _module("launch_ros"),
         "launch_ros.actions": _module("launch_ros.actions", Node=classes["Node"]),
-        "launch_ros.parameter_descriptions": _module(
-            "launch_ros.parameter_descriptions", ParameterValue=classes["ParameterValue"]
-        ),
     }
     for name, module in stubs.items():
         monkeypatch.setitem(sys.modules, name, module)
@@ -115,7 +113,11 @@ def test_launch_description_wires_the_node(description):
     arguments = {a.args[0]: a.kwargs for a in by_type["DeclareLaunchArgument"]}
     assert set(arguments) == set(ARGUMENTS)
     assert all(kwargs.get("description") for kwargs in arguments.values())
-    assert arguments["model_path"]["default_value"] == "/share/gam_depth_ros/models/demo/gam_depth_demo.onnx"
+    # Empty defaults: the params file decides unless the user passes the argument.
+    assert arguments["model_path"]["default_value"] == ""
+    assert arguments["backend"]["default_value"] == ""
+    assert arguments["use_sim_time"]["default_value"] == ""
+    assert "tensorrt" in arguments["backend"]["description"]
     assert arguments["params_file"]["default_value"] == "/share/gam_depth_ros/config/depth.yaml"
     assert arguments["use_shm_profile"]["default_value"] == "true"
 
@@ -126,27 +128,56 @@ def test_launch_description_wires_the_node(description):
         assert _config_name(variable.kwargs["condition"].args[0]) == "use_shm_profile"
     # The environment must be set before the node starts.
     order = [type(e).__name__ for e in entities]
-    assert order.index("Node") > max(i for i, name in enumerate(order) if name == "SetEnvironmentVariable")
+    assert order.index("OpaqueFunction") > max(i for i, name in enumerate(order) if name == "SetEnvironmentVariable")
 
-    (node,) = by_type["Node"]
+    (opaque,) = by_type["OpaqueFunction"]
+    nodes = opaque.kwargs["function"](_Context({"model_path": "", "backend": "", "use_sim_time": ""}))
+    (node,) = nodes
     assert (node.kwargs["package"], node.kwargs["executable"], node.kwargs["name"]) == (
         "gam_depth_ros",
         "depth_node",
         "depth_node",
     )
     assert _config_name(node.kwargs["namespace"]) == "namespace"
-    params_file, overrides = node.kwargs["parameters"]
+    # No launch argument given: only the params file, so its model_path/backend/use_sim_time hold.
+    (params_file,) = node.kwargs["parameters"]
     assert _config_name(params_file) == "params_file"
-    assert {key: _config_name(value.args[0]) for key, value in overrides.items()} == {
-        "model_path": "model_path",
-        "backend": "backend",
-        "use_sim_time": "use_sim_time",
-    }
     remappings = dict(node.kwargs["remappings"])
     assert _config_name(remappings["image"]) == "image_topic"
     assert _config_name(remappings["camera_info"]) == "camera_info_topic"
     compressed = remappings["image/compressed"]
     assert _config_name(compressed[0]) == "image_topic" and compressed[1] == "/compressed"
+
+
+class _Context:
+    """Stand-in for launch's LaunchContext: only the resolved launch arguments."""
+
+    def __init__(self, launch_configurations: dict) -> None:
+        self.launch_configurations = launch_configurations
+
+
+def _node_parameters(description, **given) -> list:
+    (entities,) = description.args
+    (opaque,) = (e for e in entities if type(e).__name__ == "OpaqueFunction")
+    configurations = {"model_path": "", "backend": "", "use_sim_time": "", **given}
+    (node,) = opaque.kwargs["function"](_Context(configurations))
+    return node.kwargs["parameters"]
+
+
+def test_launch_arguments_given_explicitly_override_the_params_file(description):
+    params_file, overrides = _node_parameters(
+        description, model_path="/robot/model.onnx", backend="torch", use_sim_time="True"
+    )
+    assert _config_name(params_file) == "params_file"
+    assert overrides == {"model_path": "/robot/model.onnx", "backend": "torch", "use_sim_time": True}
+    # Only what was given is overridden: the params file keeps the others.
+    _, overrides = _node_parameters(description, use_sim_time="false")
+    assert overrides == {"use_sim_time": False}
+
+
+def test_launch_rejects_a_use_sim_time_that_is_not_a_boolean(description):
+    with pytest.raises(ValueError, match="use_sim_time:='yes'"):
+        _node_parameters(description, use_sim_time="yes")
 
 
 def test_installed_files_exist():

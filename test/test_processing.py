@@ -126,3 +126,4 @@ def test_shipped_model_config_loads():
 
     config = load_config(ModelConfig, Path(__file__).parents[1] / "config" / "model.yaml")
     assert (config.height, config.width, config.num_classes) == (288, 384, 40)
+

@@ -7,6 +7,8 @@ from typing import TypeVar
 import numpy as np
 from PIL import Image
 
+from gam_depth_ros.inference import pil_compat
+
 ArrayT = TypeVar("ArrayT")
 
 
@@ -26,7 +28,7 @@ def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarr
     if disparity.shape == (height, width):
         return disparity
     pil = Image.fromarray(np.ascontiguousarray(disparity, dtype=np.float32), mode="F")
-    return np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
+    return np.asarray(pil.resize((width, height), pil_compat.BILINEAR))
 
 
 def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -34,4 +36,4 @@ def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     if labels.shape == (height, width):
         return labels
     pil = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="L")
-    return np.asarray(pil.resize((width, height), Image.Resampling.NEAREST))
+    return np.asarray(pil.resize((width, height), pil_compat.NEAREST))

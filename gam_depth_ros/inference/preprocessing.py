@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
+from gam_depth_ros.inference import pil_compat
+
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
     """Return an [H, W, 3] uint8 RGB view or copy of ``image``.
@@ -42,7 +44,7 @@ def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
     if rgb.shape[:2] == (height, width):
         return rgb
     pil = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
-    return np.asarray(pil.resize((width, height), Image.Resampling.BILINEAR))
+    return np.asarray(pil.resize((width, height), pil_compat.BILINEAR))
 
 
 def to_network_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
