@@ -50,6 +50,17 @@ def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequen
     per_frame = [f["abs_rel_median"] for f in report["per_frame"]]
     np.testing.assert_allclose(per_frame, expected, rtol=1e-6)
     assert report["summary"]["scale"]["used"]["median"] == pytest.approx(scale)
+    # Object-pixel scores against the bag's ground-truth labels, the same numbers as scored directly.
+    from gam_depth_ros.evaluation.metrics import obstacle_metrics
+
+    direct = [obstacle_metrics(backend.infer(rgb, output_size=rgb.shape[:2]).depth.astype(np.float64) * scale,
+                               gt.astype(np.float64), labels, True)
+              for rgb, gt, labels in zip(sequence.images, sequence.depth, sequence.labels)]
+    obstacles = report["summary"]["obstacles"]["median"]
+    assert obstacles["objects_scored"] is True
+    with_objects = [d["object_abs_rel"] for d in direct if "object_abs_rel" in d]
+    assert obstacles["object_abs_rel"] == pytest.approx(np.mean(with_objects), rel=1e-6)
+    assert "boundary_f1" in obstacles and "Obstacles" in (tmp_path / "out" / "report.md").read_text()
     assert {"montage.png", "error_vs_distance.png"} <= set(report["figures"])
     assert all((tmp_path / "out" / name).stat().st_size > 1000 for name in report["figures"])
     assert "semantic" in report["summary"] and (tmp_path / "out" / "report.md").read_text().startswith("# Bag")

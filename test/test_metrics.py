@@ -113,3 +113,97 @@ def test_semantic_invalid_prediction_counts_as_wrong_and_accumulates():
     assert result["pixel_acc"] == pytest.approx(6.0 / 8.0)
     assert result["miou"] == pytest.approx((6.0 / 8.0 + 0.0) / 2)
     assert result["images"] == 2
+
+
+# --- obstacle metrics ------------------------------------------------------------------------
+
+def test_object_mask_excludes_structure_and_void():
+    from gam_depth_ros.evaluation.metrics import object_mask, structural_ids
+
+    wall, floor, ceiling = structural_ids()
+    assert (wall, floor, ceiling) == (0, 1, 21)
+    labels = np.array([[0, 1, 21], [4, 6, 255]])
+    np.testing.assert_array_equal(object_mask(labels), [[False, False, False], [True, True, False]])
+    # A configurable structural list: doors count as structure too.
+    np.testing.assert_array_equal(object_mask(np.array([7, 4]), structural_ids(("wall", "door"))), [False, True])
+    with pytest.raises(ValueError, match="unknown structural classes \\['walls'\\]"):
+        structural_ids(("walls",))
+
+
+def test_object_scores_use_the_whole_image_scale():
+    from gam_depth_ros.evaluation.metrics import obstacle_metrics
+
+    # 4 pixels: wall 2 m, floor 2 m (predicted right), chair 1 m predicted 2 m, table 4 m predicted 4.4 m.
+    gt = np.array([[2.0, 2.0], [1.0, 4.0]])
+    pred = np.array([[2.0, 2.0], [2.0, 4.4]])
+    labels = np.array([[0, 1], [4, 6]])
+    m = obstacle_metrics(pred, gt, labels, median_scaling=True)
+    # median(gt) = 2, median(pred) = 2: scale 1 (not refitted to the object pixels).
+    assert m["objects_scored"] and m["object_pixels"] == 2
+    assert m["object_abs_rel"] == pytest.approx((1.0 / 1.0 + 0.4 / 4.0) / 2)
+    assert m["object_rmse"] == pytest.approx(math.sqrt((1.0 + 0.16) / 2))
+    assert m["object_delta1"] == pytest.approx(0.5)  # chair ratio 2 fails, table 1.1 passes
+    assert m["obstacle_hits"] == 1
+
+
+def test_without_labels_object_scores_are_not_computed():
+    from gam_depth_ros.evaluation.metrics import ObstacleAccumulator, obstacle_metrics
+
+    gt = np.full((6, 6), 2.0)
+    accumulator = ObstacleAccumulator()
+    accumulator.add(obstacle_metrics(gt, gt, None, median_scaling=True))
+    result = accumulator.result()
+    assert result["objects_scored"] is False and "object_abs_rel" not in result
+    assert result["note"] == "object scores not computed: no ground-truth labels"
+
+
+def test_obstacle_recall_is_pooled_over_pixels():
+    from gam_depth_ros.evaluation.metrics import ObstacleAccumulator, obstacle_metrics
+
+    accumulator = ObstacleAccumulator()
+    # Image 1: one object pixel, wrong (ratio 2). Image 2: three object pixels, all right.
+    gt1, pred1 = np.array([[2.0, 2.0, 1.0]]), np.array([[2.0, 2.0, 2.0]])
+    accumulator.add(obstacle_metrics(pred1, gt1, np.array([[0, 1, 4]]), median_scaling=False))
+    gt2 = np.array([[3.0, 3.0, 3.0, 2.0]])
+    accumulator.add(obstacle_metrics(gt2, gt2, np.array([[4, 4, 4, 0]]), median_scaling=False))
+    result = accumulator.result()
+    assert result["obstacle_recall"] == pytest.approx(3 / 4)  # pooled: 3 of 4 object pixels
+    assert result["object_delta1"] == pytest.approx((0.0 + 1.0) / 2)  # per-image mean
+    assert result["object_images"] == 2
+
+
+def test_depth_edges_and_boundary_scores_on_a_step():
+    from gam_depth_ros.evaluation.metrics import boundary_scores, depth_edges
+
+    gt = np.full((8, 10), 4.0)
+    gt[:, 5:] = 2.0  # a vertical occluding edge between columns 4 and 5
+    edges = depth_edges(gt)
+    # Central differences 1 px either side: columns 4 and 5 see the jump.
+    np.testing.assert_array_equal(np.flatnonzero(edges.any(0)), [4, 5])
+    assert edges[:, 4].all() and edges[:, 5].all() and edges.sum() == 16
+    # A smooth ramp (the floor) has no discontinuity at 15 %.
+    ramp = np.tile(np.linspace(1.0, 1.5, 10), (8, 1))
+    assert not depth_edges(ramp).any()
+    valid = np.ones_like(gt, bool)
+    perfect = boundary_scores(gt, gt, valid)
+    assert perfect == {"boundary_precision": 1.0, "boundary_recall": 1.0, "boundary_f1": 1.0}
+    # Prediction's edge 2 px to the right: inside the 2 px tolerance; 4 px away: missed.
+    shifted = np.full_like(gt, 4.0)
+    shifted[:, 7:] = 2.0
+    assert boundary_scores(shifted, gt, valid)["boundary_f1"] == 1.0
+    far = np.full_like(gt, 4.0)
+    far[:, 9:] = 2.0  # edge pixels at columns 8 (and 9 has no right neighbour)
+    far_scores = boundary_scores(far, gt, valid)
+    assert far_scores["boundary_recall"] == 0.0 and far_scores["boundary_precision"] == 0.0
+    # A flat prediction finds no edge: recall 0, precision 0 (nothing predicted).
+    flat = boundary_scores(np.full_like(gt, 3.0), gt, valid)
+    assert flat == {"boundary_precision": 0.0, "boundary_recall": 0.0, "boundary_f1": 0.0}
+    # Only the top half in front (rows 0-3): predicted edges are the vertical one on rows 0-3
+    # (columns 4, 5: 8 px) and the new horizontal one on rows 3-4 (columns 5-9: 10 px, one shared):
+    # 17 edges, of which 9 lie on the true edge (the 8, plus (4, 5)); 9 of the 16 true ones found.
+    half = np.full_like(gt, 4.0)
+    half[:4, 5:] = 2.0
+    half_scores = boundary_scores(half, gt, valid, tolerance_px=0)
+    assert half_scores["boundary_precision"] == pytest.approx(9 / 17)
+    assert half_scores["boundary_recall"] == pytest.approx(9 / 16)
+    assert boundary_scores(np.full_like(gt, 3.0), np.full_like(gt, 3.0), valid) is None

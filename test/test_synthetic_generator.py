@@ -142,3 +142,29 @@ def test_label_noise_levels_degrade_like_a_segmenter():
                  for level in ("none", "light", "strong")}
     assert agreement["none"] == 1.0
     assert 0.85 < agreement["light"] < 0.995 and 0.6 < agreement["strong"] < agreement["light"]
+
+
+def test_rich_style_is_deterministic_varied_and_keeps_plain_unchanged():
+    from training.synthetic.rich_scene import rich_scene
+    from training.synthetic.textures import RICH_TEXTURES
+
+    a = render_sequence(5, 0, 3, 48, 64, "robot", None, style="rich")
+    b = render_sequence(5, 0, 3, 48, 64, "robot", None, style="rich")
+    np.testing.assert_array_equal(a.images, b.images)
+    assert a.info["style"] == "rich" and 0.2 <= a.info["camera_height_m"] <= 1.2
+    assert -0.3 <= a.info["camera_pitch_rad"] <= 0.0
+    heights = [render_sequence(5, i, 1, 8, 8, "robot", None, style="rich").info["camera_height_m"] for i in range(6)]
+    assert max(heights) - min(heights) > 0.3  # small and tall robots
+    # Many rooms: rich textures, thin structures (legs, poles, stems under 5 cm), several shapes.
+    textures, thin, shapes = set(), 0, set()
+    for index in range(12):
+        scene = rich_scene(np.random.default_rng([5, index]))
+        textures |= {box.texture for box in scene.room.boxes} | {scene.room.floor_texture, scene.room.wall_texture}
+        thin += sum(min(h - lo for lo, h in zip(box.lo, box.hi) if h - lo > 0.005) < 0.05
+                    and max(h - lo for lo, h in zip(box.lo, box.hi)) > 0.3 for box in scene.room.boxes)
+        shapes.add(round((scene.room.hi[0] - scene.room.lo[0]) / (scene.room.hi[2] - scene.room.lo[2]), 1))
+        assert scene.room.lights
+    assert len(textures & set(RICH_TEXTURES)) >= 7 and "flat" in textures  # plain walls remain
+    assert thin >= 20
+    with pytest.raises(ValueError, match="style must be one of"):
+        render_sequence(5, 0, 1, 8, 8, style="fancy")

@@ -69,6 +69,7 @@ def markdown(report: dict) -> str:
                       "|---|---|---|---|---|---|---|---|",
                       "| " + " | ".join(f"{m[k]:.4f}" for k in ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10",
                                                                "delta1", "delta2", "delta3")) + " |"]
+    lines += _obstacle_lines(summary.get("obstacles", {}))
     scale = summary.get("scale", {})
     if scale.get("used"):
         used, implied = scale["used"], scale.get("median_scaling_factor", {})
@@ -91,6 +92,21 @@ def markdown(report: dict) -> str:
     if report.get("recorded_bag"):
         lines += ["", f"Recorded bag (inputs and outputs): `{report['recorded_bag']}`"]
     return "\n".join(lines) + "\n"
+
+
+def _obstacle_lines(obstacles: dict) -> list[str]:
+    """The obstacle table: object-pixel and depth-boundary scores per protocol."""
+    if not obstacles:
+        return []
+    lines = ["", "## Obstacles (objects: labels other than wall, floor, ceiling; boundaries: depth edges)", "",
+             "| protocol | object AbsRel | object RMSE | object δ1 | obstacle recall | boundary P | boundary R | "
+             "boundary F1 |", "|---|---|---|---|---|---|---|---|"]
+    keys = ("object_abs_rel", "object_rmse", "object_delta1", "obstacle_recall", "boundary_precision",
+            "boundary_recall", "boundary_f1")
+    for protocol, scores in obstacles.items():
+        lines.append(f"| {protocol} | " + " | ".join(f"{scores[k]:.4f}" if k in scores else "—" for k in keys) + " |")
+    notes = {scores["note"] for scores in obstacles.values() if "note" in scores}
+    return lines + [f"\n{note}" for note in sorted(notes)]
 
 
 def write_report(output: Path, report: dict) -> tuple[Path, Path]:

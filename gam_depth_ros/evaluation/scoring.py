@@ -6,7 +6,9 @@ nearest neighbour when the sizes differ. Two depth protocols per frame, both thr
 :func:`gam_depth_ros.evaluation.metrics.single_image_depth_metrics`: ``median`` (per-image median
 scaling, the self-supervised protocol) and ``metric`` (the depth as published, no scaling). The
 per-frame factor of each (``median``: median(gt)/median(pred); ``metric``: the scale the
-prediction used) is kept, so that the report can show how steady a scale is over time.
+prediction used) is kept, so that the report can show how steady a scale is over time. Beside the
+overall scores, :func:`~gam_depth_ros.evaluation.metrics.obstacle_metrics` gives, per protocol,
+object-pixel scores (when the bag has ground-truth labels) and depth-boundary scores.
 """
 
 from __future__ import annotations
@@ -16,7 +18,13 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from gam_depth_ros.evaluation.metrics import DEPTH_KEYS, SemanticAccumulator, single_image_depth_metrics
+from gam_depth_ros.evaluation.metrics import (
+    DEPTH_KEYS,
+    ObstacleAccumulator,
+    SemanticAccumulator,
+    obstacle_metrics,
+    single_image_depth_metrics,
+)
 
 
 def resize_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -53,6 +61,8 @@ class Scorer:
     num_classes: int = 40
     frames: list[FrameScore] = field(default_factory=list)
     semantic: SemanticAccumulator | None = None
+    obstacles: dict[str, ObstacleAccumulator] = field(
+        default_factory=lambda: {"median": ObstacleAccumulator(), "metric": ObstacleAccumulator()})
 
     def add(self, stamp_ns: int, depth_m: np.ndarray, scale: float, gt_depth: np.ndarray | None,
             labels: np.ndarray | None = None, gt_labels: np.ndarray | None = None) -> FrameScore:
@@ -67,6 +77,10 @@ class Scorer:
             if mask.any():
                 median = single_image_depth_metrics(pred, gt, True, self.min_depth, self.max_depth, mask=mask)
                 metric = single_image_depth_metrics(pred, gt, False, self.min_depth, self.max_depth, mask=mask)
+                object_labels = None if gt_labels is None or gt_labels.shape != gt.shape else gt_labels
+                for protocol, scaling in (("median", True), ("metric", False)):
+                    self.obstacles[protocol].add(obstacle_metrics(pred, gt, object_labels, scaling, self.min_depth,
+                                                                  self.max_depth, mask=mask))
         if labels is not None and gt_labels is not None:
             if self.semantic is None:
                 self.semantic = SemanticAccumulator(self.num_classes)
@@ -92,6 +106,8 @@ class Scorer:
         }
         if self.semantic is not None and self.semantic.images:
             out["semantic"] = self.semantic.result()
+        if any(a.rows for a in self.obstacles.values()):
+            out["obstacles"] = {protocol: a.result() for protocol, a in self.obstacles.items()}
         return out
 
 

@@ -42,6 +42,7 @@ from PIL import Image
 
 from training.data.poses import homogeneous, matrix_quaternion, write_pose_file
 from training.synthetic.label_noise import LEVELS, degrade_labels
+from training.synthetic.rich_scene import rich_scene
 from training.synthetic.room import intrinsics, render
 from training.synthetic.scene import FLOOR_Y, random_scene
 from training.synthetic.trajectory import FPS, ROBOT_PITCH, rotation, trajectory
@@ -58,6 +59,7 @@ ODOM_FRAME, BODY_FRAME = "odom", "base_link"
 # REP 103 (x forward, y left, z up) from the optical axes (x right, y down, z forward); also odom from
 # the generator's world, whose y points down
 BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
+STYLES = ("plain", "rich")
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
 
 
@@ -76,11 +78,22 @@ class Sequence:
 
 
 def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
-                    camera_height: float = 0.8, hfov_deg: float = 65.0, label_noise: str = "none") -> Sequence:
-    """Render sequence ``index`` of a run with ``seed`` (see the module docstring)."""
+                    camera_height: float | None = 0.8, hfov_deg: float = 65.0, label_noise: str = "none",
+                    style: str = "plain") -> Sequence:
+    """Render sequence ``index`` of a run with ``seed`` (see the module docstring).
+
+    ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`) or ``rich``
+    (:mod:`.rich_scene`). ``camera_height`` None: the robot camera's height is drawn from
+    0.2-1.2 m per sequence (small robots to tall ones) and its pitch from 0-17 degrees down.
+    """
+    if style not in STYLES:
+        raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     rng = np.random.default_rng([seed, index])
-    scene = random_scene(rng)
-    poses = trajectory(scene, frames, rng, motion, camera_height)
+    scene = random_scene(rng) if style == "plain" else rich_scene(rng)
+    pitch = ROBOT_PITCH
+    if camera_height is None:
+        camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
+    poses = trajectory(scene, frames, rng, motion, camera_height, pitch)
     K = intrinsics(width, height, hfov_deg)
     views = [render(scene.room, K, R, t, width, height) for R, t in poses]
     labels = np.stack([v.labels for v in views])
@@ -88,7 +101,8 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     noisy = None if label_noise == "none" else np.stack([degrade_labels(x, noise_rng, label_noise) for x in labels])
     lo, hi = scene.room.lo, scene.room.hi
     info = {"seed": seed, "index": index, "motion": motion, "fps": FPS, "hfov_deg": hfov_deg,
-            "camera_height_m": camera_height if motion == "robot" else None, "floor_y": FLOOR_Y,
+            "camera_height_m": camera_height if motion == "robot" else None,
+            "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "floor_y": FLOOR_Y,
             "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
     return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
                     poses, K, START_NS + np.round(np.arange(frames) * 1e9 / FPS).astype(np.int64), info)
@@ -168,7 +182,8 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
                 covariance=np.zeros(36)),
             twist=T["geometry_msgs/msg/TwistWithCovariance"](twist=zero, covariance=np.zeros(36)))
 
-    mounting = base_from_camera(sequence.info.get("camera_height_m", 0.8))
+    mounting = base_from_camera(sequence.info.get("camera_height_m") or 0.8,
+                                sequence.info.get("camera_pitch_rad") or ROBOT_PITCH)
     odom_from_world = homogeneous(BODY_FROM_OPTICAL, np.zeros(3))
     odom_from_base = odom_from_world @ world_from_camera(sequence) @ np.linalg.inv(mounting)
     plugin = StoragePlugin.MCAP if storage == "mcap" else StoragePlugin.SQLITE3
@@ -215,7 +230,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first-index", type=int, default=0, help="index of the first sequence (to extend a set)")
     parser.add_argument("--motion", choices=("handheld", "robot", "mixed"), default="mixed",
                         help="mixed: even sequences robot, odd hand-held")
-    parser.add_argument("--camera-height", type=float, default=0.8, help="robot camera height above the floor (m)")
+    parser.add_argument("--camera-height", type=float, default=None,
+                        help="robot camera height above the floor (m); default: 0.8 for --style plain, drawn "
+                             "from 0.2-1.2 m per sequence (pitch 0-17 degrees down) for --style rich")
+    parser.add_argument("--style", choices=STYLES, default="plain",
+                        help="plain: the first generator's low-contrast rooms; rich: textured, lit, cluttered rooms "
+                             "of several shapes (training/synthetic/rich_scene.py)")
     parser.add_argument("--hfov", type=float, default=65.0, help="horizontal field of view (degrees)")
     parser.add_argument("--format", choices=("folder", "bag", "both"), default="folder")
     parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
@@ -225,8 +245,9 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sequences, --frames must be positive and the image at least 8x8")
     for index in range(args.first_index, args.first_index + args.sequences):
         motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
+        camera_height = args.camera_height if args.camera_height is not None or args.style == "rich" else 0.8
         sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
-                                   args.camera_height, args.hfov, args.label_noise)
+                                   camera_height, args.hfov, args.label_noise, args.style)
         name = f"seq_{index:04d}"
         if args.format in ("folder", "both"):
             write_folder(sequence, args.output / name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from gam_depth_ros.classes import NYU40_CLASS_NAMES
+from training.synthetic.textures import texture
 
 LABEL = {name: index for index, name in enumerate(NYU40_CLASS_NAMES)}
 
@@ -25,7 +26,19 @@ class Box:
     hi: tuple[float, float, float]
     label: int
     color: tuple[float, float, float]  # RGB in [0, 1]
-    texture: str = "flat"  # "flat", "noise", "stripes" or "checker"
+    texture: str = "flat"  # a texture of :mod:`.textures`
+    texture_scale: float = 1.0  # stretches the pattern (rich textures only)
+    texture_phase: float = 0.0  # shifts it, so two objects of one texture differ
+
+
+@dataclass(frozen=True)
+class Light:
+    """A point light: Lambertian shading that falls off over ``reach`` metres (no shadows)."""
+
+    position: tuple[float, float, float]
+    intensity: float
+    reach: float
+    tint: tuple[float, float, float] = (1.0, 1.0, 1.0)
 
 
 @dataclass(frozen=True)
@@ -39,6 +52,11 @@ class Room:
     ceiling_color: tuple[float, float, float]
     floor_texture: str = "stripes"
     boxes: tuple[Box, ...] = field(default_factory=tuple)
+    wall_texture: str = "flat"
+    wall_texture_scale: float = 1.0
+    floor_texture_scale: float = 1.0
+    lights: tuple[Light, ...] = ()  # none: the plain style's fixed per-orientation shading
+    ambient: float = 0.35  # share of light that reaches every surface when there are lights
 
 
 @dataclass
@@ -61,12 +79,12 @@ def random_room(rng: np.random.Generator, n_furniture: int = 5) -> Room:
     kinds = [("table", 0.7, "noise"), ("cabinet", 1.0, "flat"), ("bed", 0.5, "noise"), ("chair", 0.9, "flat"),
              ("bookshelf", 1.8, "stripes"), ("box", 0.4, "checker"), ("sofa", 0.8, "noise")]  # fmt: skip
     for _ in range(n_furniture):
-        name, top, texture = kinds[rng.integers(len(kinds))]
+        name, top, pattern = kinds[rng.integers(len(kinds))]
         size_x, size_z = rng.uniform(0.4, 1.4), rng.uniform(0.4, 1.2)
         x0 = rng.uniform(lo[0], hi[0] - size_x)
         z0 = rng.uniform(1.0, hi[2] - size_z)
         boxes.append(Box((x0, floor_y - top * rng.uniform(0.8, 1.2), z0), (x0 + size_x, floor_y, z0 + size_z),
-                         LABEL[name], tuple(rng.uniform(0.15, 0.8, 3)), texture))
+                         LABEL[name], tuple(rng.uniform(0.15, 0.8, 3)), pattern))
     # A picture and a door on the far wall (thin boxes), for texture on large flat walls.
     px = rng.uniform(lo[0] + 0.2, hi[0] - 1.2)
     boxes.append(Box((px, floor_y - 2.0, hi[2] - 0.02), (px + 1.0, floor_y - 1.3, hi[2]), LABEL["picture"],
@@ -109,18 +127,26 @@ def render(room: Room, K: np.ndarray, R_world_cam: np.ndarray, t_world_cam: np.n
     labels[(axis == 1) & ~going_down] = LABEL["ceiling"]
     normal_axis = axis.copy()
     box_index = np.full(len(rays), -1)
+    all_rays = np.arange(len(rays))
     for index, box in enumerate(room.boxes):
-        b1 = (np.asarray(box.lo) - origin) * inv
-        b2 = (np.asarray(box.hi) - origin) * inv
+        sel = _rays_near_box(box, K, R_world_cam, origin, width, height)
+        if sel is None:
+            continue
+        sel = all_rays if isinstance(sel, slice) else sel
+        b1 = (np.asarray(box.lo) - origin) * inv[sel]
+        b2 = (np.asarray(box.hi) - origin) * inv[sel]
         t_near = np.nanmax(np.minimum(b1, b2), axis=1)
         t_far = np.nanmin(np.maximum(b1, b2), axis=1)
-        hit = (t_near <= t_far) & (t_near > 1e-6) & (t_near < depth)
-        depth[hit] = t_near[hit]
+        hit_local = (t_near <= t_far) & (t_near > 1e-6) & (t_near < depth[sel])
+        hit = sel[hit_local]
+        depth[hit] = t_near[hit_local]
         labels[hit] = box.label
-        normal_axis[hit] = np.argmax(np.minimum(b1, b2), axis=1)[hit]
+        normal_axis[hit] = np.argmax(np.minimum(b1, b2), axis=1)[hit_local]
         box_index[hit] = index
     points = origin + rays * depth[:, None]
-    colors = _shade(room, points, normal_axis, labels, box_index, depth)
+    # Every visible face looks back at the camera: its normal opposes the ray along the hit axis.
+    normal_sign = -np.sign(rays[np.arange(len(rays)), normal_axis])
+    colors = _shade(room, points, normal_axis, normal_sign, labels, box_index, depth)
     return Rendering(
         image=(np.clip(colors, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(height, width, 3),
         depth=depth.astype(np.float32).reshape(height, width),
@@ -128,38 +154,77 @@ def render(room: Room, K: np.ndarray, R_world_cam: np.ndarray, t_world_cam: np.n
     )
 
 
-def _texture(kind: str, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Brightness factor around 1 from surface coordinates (a, b) in metres."""
-    if kind == "stripes":
-        return 0.85 + 0.15 * np.sin(a * 25.0) * np.sin(a * 3.1 + b * 0.7)
-    if kind == "checker":
-        return np.where((np.floor(a * 6) + np.floor(b * 6)) % 2 == 0, 1.15, 0.8)
-    if kind == "noise":
-        return 0.9 + 0.1 * np.sin(a * 37.0 + 3 * np.sin(b * 11.0)) * np.cos(b * 23.0)
-    return np.ones_like(a)
+def _rays_near_box(box: Box, K: np.ndarray, R_world_cam: np.ndarray, origin: np.ndarray, width: int,
+                   height: int) -> np.ndarray | slice | None:
+    """Indices of the rays that can hit ``box`` (row-major pixels), ``slice`` for all, None for none.
+
+    A box wholly in front of the camera projects inside the bounding rectangle of its eight projected
+    corners (it is convex), so only those pixels (plus one pixel of margin) are tested: thin legs and
+    small objects then cost a few hundred rays instead of the whole image. Exact, not approximate.
+    """
+    corners = np.array([[x, y, z] for x in (box.lo[0], box.hi[0]) for y in (box.lo[1], box.hi[1])
+                        for z in (box.lo[2], box.hi[2])])
+    cam = (corners - origin) @ R_world_cam  # camera-frame corners [8, 3]
+    if (cam[:, 2] <= 1e-6).all():
+        return None  # behind the camera
+    if (cam[:, 2] < 0.05).any():
+        return slice(None)  # straddles the camera plane: the projection is unbounded
+    u = K[0, 0] * cam[:, 0] / cam[:, 2] + K[0, 2]
+    v = K[1, 1] * cam[:, 1] / cam[:, 2] + K[1, 2]
+    u0, u1 = max(int(np.floor(u.min())) - 1, 0), min(int(np.ceil(u.max())) + 2, width)
+    v0, v1 = max(int(np.floor(v.min())) - 1, 0), min(int(np.ceil(v.max())) + 2, height)
+    if u0 >= u1 or v0 >= v1:
+        return None  # outside the image
+    return (np.arange(v0, v1)[:, None] * width + np.arange(u0, u1)[None, :]).reshape(-1)
 
 
-def _shade(room: Room, points: np.ndarray, normal_axis: np.ndarray, labels: np.ndarray,
+def _shade(room: Room, points: np.ndarray, normal_axis: np.ndarray, normal_sign: np.ndarray, labels: np.ndarray,
            box_index: np.ndarray, depth: np.ndarray) -> np.ndarray:
-    """Base colour x texture x mild directional shading x distance fall-off, per pixel [N, 3]."""
+    """Base colour x texture x lighting, per pixel [N, 3].
+
+    Without lights (plain style): a mild fixed shading per face orientation and a distance fall-off.
+    With lights: ambient + Lambertian point lights, which depend on the surface point only, so the
+    shading is the same from every view (what view synthesis assumes).
+    """
     colors = np.empty((len(points), 3))
     factor = np.ones(len(points))
     floor = labels == LABEL["floor"]
+    walls = (labels == LABEL["wall"]) & (box_index < 0)
     colors[:] = room.wall_color
     colors[floor] = room.floor_color
     colors[labels == LABEL["ceiling"]] = room.ceiling_color
-    factor[floor] = _texture(room.floor_texture, points[floor, 0], points[floor, 2])
-    for index, box in enumerate(room.boxes):
-        sel = box_index == index
+    factor[floor] = texture(room.floor_texture, points[floor, 0], points[floor, 2], room.floor_texture_scale)
+    if room.wall_texture != "flat":
+        axis = normal_axis[walls]
+        a = np.where(axis == 0, points[walls, 2], points[walls, 0])
+        factor[walls] = texture(room.wall_texture, a, points[walls, 1], room.wall_texture_scale)
+    hit_pixels = np.flatnonzero(box_index >= 0)
+    order = hit_pixels[np.argsort(box_index[hit_pixels], kind="stable")]
+    boxes_hit, starts = np.unique(box_index[order], return_index=True)
+    for index, sel in zip(boxes_hit, np.split(order, starts[1:])):
+        box = room.boxes[index]
         colors[sel] = box.color
         # Texture in the two coordinates spanning the face the ray hit.
         axis = normal_axis[sel]
         a = np.where(axis == 0, points[sel, 2], points[sel, 0])
         b = np.where(axis == 1, points[sel, 2], points[sel, 1])
-        factor[sel] = _texture(box.texture, a, b)
-    light = np.array([0.9, 1.0, 0.8])[normal_axis]  # each face orientation lit differently
-    falloff = 1.0 / (1.0 + 0.04 * depth)
-    return colors * (factor * light * falloff)[:, None]
+        factor[sel] = texture(box.texture, a, b, box.texture_scale, box.texture_phase)
+    if not room.lights:
+        light = np.array([0.9, 1.0, 0.8])[normal_axis]  # each face orientation lit differently
+        falloff = 1.0 / (1.0 + 0.04 * depth)
+        return colors * (factor * light * falloff)[:, None]
+    normals = np.zeros_like(points)
+    normals[np.arange(len(points)), normal_axis] = normal_sign
+    lit = np.full((len(points), 3), room.ambient)
+    for lamp in room.lights:
+        to_light = np.asarray(lamp.position) - points
+        distance = np.linalg.norm(to_light, axis=1) + 1e-9
+        lambert = np.clip(np.sum(normals * to_light, axis=1) / distance, 0.0, 1.0)
+        strength = lamp.intensity * lambert / (1.0 + (distance / lamp.reach) ** 2)
+        lit += strength[:, None] * np.asarray(lamp.tint)
+    # Soft saturation (like a camera's tone curve): bright lamps compress contrast instead of
+    # clipping textures to white.
+    return 1.0 - np.exp(-1.6 * colors * factor[:, None] * lit)
 
 
 def look_at_pose(position: np.ndarray, yaw: float, pitch: float = 0.0) -> tuple[np.ndarray, np.ndarray]:

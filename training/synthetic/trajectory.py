@@ -171,10 +171,10 @@ def _fill_nan(values: np.ndarray) -> np.ndarray:
 
 
 def trajectory(scene: Scene, frames: int, rng: np.random.Generator, motion: str,
-               camera_height: float = 0.8) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Poses of ``motion`` ``"robot"`` or ``"handheld"``."""
+               camera_height: float = 0.8, pitch: float = ROBOT_PITCH) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``."""
     if motion == "robot":
-        return robot_trajectory(scene, frames, rng, camera_height)
+        return robot_trajectory(scene, frames, rng, camera_height, pitch)
     if motion == "handheld":
         return handheld_trajectory(scene, frames, rng)
     raise ValueError(f"motion must be 'robot' or 'handheld', got {motion!r}")
