@@ -77,7 +77,7 @@ class Scorer:
             if mask.any():
                 median = single_image_depth_metrics(pred, gt, True, self.min_depth, self.max_depth, mask=mask)
                 metric = single_image_depth_metrics(pred, gt, False, self.min_depth, self.max_depth, mask=mask)
-                object_labels = None if gt_labels is None or gt_labels.shape != gt.shape else gt_labels
+                object_labels = None if gt_labels is None else resize_labels(gt_labels, gt.shape)
                 for protocol, scaling in (("median", True), ("metric", False)):
                     self.obstacles[protocol].add(obstacle_metrics(pred, gt, object_labels, scaling, self.min_depth,
                                                                   self.max_depth, mask=mask))
