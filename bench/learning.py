@@ -26,7 +26,9 @@ precomputed structure), so the table isolates the two ideas.
 Metrics (per image, median-scaled over the whole image, then averaged; :mod:`gam_depth_ros.evaluation.metrics`):
 the standard set, plus ``abs_rel_flat`` on textureless pixels (gradient magnitude ``m`` of the
 gradient-aware mask below ``FLAT_GRADIENT``) and ``abs_rel_edges`` on pixels within one pixel of a
-ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE_LOG_RATIO`` in log).
+ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE_LOG_RATIO`` in log),
+and the obstacle scores of :func:`gam_depth_ros.evaluation.metrics.obstacle_metrics` on the exact
+labels: ``object_abs_rel``, ``object_rmse``, ``object_delta1``, ``obstacle_recall``, ``boundary_*``.
 
 Usage::
 
@@ -57,7 +59,14 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
-from gam_depth_ros.evaluation.metrics import DEPTH_KEYS, single_image_depth_metrics  # noqa: E402
+from gam_depth_ros.evaluation.metrics import (  # noqa: E402
+    BOUNDARY_KEYS,
+    DEPTH_KEYS,
+    OBJECT_KEYS,
+    ObstacleAccumulator,
+    obstacle_metrics,
+    single_image_depth_metrics,
+)
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.image_ops import gradient_magnitude  # noqa: E402
 
@@ -89,14 +98,18 @@ def generate(folder: Path, sequences: int, frames: int, seed: int, height: int, 
                     "--format", "folder", "--label-noise", "light"], check=True, cwd=REPO)
 
 
-def eval_frames(folder: Path, per_sequence: int) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``(rgb [H,W,3] uint8, depth [H,W] float metres)`` of evenly spaced frames of every sequence."""
+def eval_frames(folder: Path, per_sequence: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+    """``(rgb [H,W,3] uint8, depth [H,W] float metres, labels [H,W] uint8)`` of evenly spaced frames of
+    every sequence; the exact labels (``labels_exact/``) where the folder also has noisy ones."""
     frames = []
     for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
         images = sorted((intrinsics.parent / "images").glob("*.png"))
+        exact = intrinsics.parent / "labels_exact"
+        label_dir = exact if exact.is_dir() else intrinsics.parent / "labels"
         for path in images[:: max(1, len(images) // per_sequence)][:per_sequence]:
             depth = np.load(intrinsics.parent / "depth" / f"{path.stem}.npy")
-            frames.append((np.asarray(Image.open(path).convert("RGB")), depth.astype(np.float64)))
+            labels = np.asarray(Image.open(label_dir / f"{path.stem}.png"))
+            frames.append((np.asarray(Image.open(path).convert("RGB")), depth.astype(np.float64), labels))
     return frames
 
 
@@ -120,10 +133,12 @@ def region_masks(rgb: np.ndarray, depth: np.ndarray) -> dict[str, np.ndarray]:
     return {"flat": flat, "edges": band}
 
 
-def score(predict, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean metrics of ``predict(rgb) -> depth [H,W]`` over ``frames`` (median scaling per image)."""
+def score(predict, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
+    """Mean metrics of ``predict(rgb) -> depth [H,W]`` over ``frames`` (median scaling per image), with
+    the object-pixel and depth-boundary scores of :func:`obstacle_metrics` (``obstacle_recall`` pooled)."""
     rows = []
-    for rgb, gt in frames:
+    obstacles = ObstacleAccumulator()
+    for rgb, gt, labels in frames:
         pred = predict(rgb)
         whole = single_image_depth_metrics(pred, gt, True, MIN_DEPTH, MAX_DEPTH)
         if whole is None:
@@ -134,7 +149,11 @@ def score(predict, frames: list[tuple[np.ndarray, np.ndarray]]) -> dict[str, flo
             region = single_image_depth_metrics(scaled, gt, False, MIN_DEPTH, MAX_DEPTH, mask=mask)
             row[f"abs_rel_{name}"] = region["abs_rel"] if region else float("nan")
         rows.append(row)
-    return {key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]} | {"images": len(rows)}
+        obstacles.add(obstacle_metrics(pred, gt, labels, True, MIN_DEPTH, MAX_DEPTH))
+    objects = {key: float(value) for key, value in obstacles.result().items()
+               if key in (*OBJECT_KEYS, *BOUNDARY_KEYS)}
+    return ({key: float(np.nanmean([row[key] for row in rows])) for key in rows[0]} | objects
+            | {"images": len(rows)})
 
 
 def torch_predictor(model, height: int, width: int, min_depth: float, max_depth: float):
@@ -188,7 +207,8 @@ def mean_logged(run_dir: Path, name: str) -> float:
 
 
 def markdown_table(results: dict[str, dict[str, float]]) -> str:
-    columns = ["abs_rel", "abs_rel_flat", "abs_rel_edges", "rmse", "delta1", "mask_lift_fraction"]
+    columns = ["abs_rel", "abs_rel_flat", "abs_rel_edges", "object_abs_rel", "obstacle_recall", "boundary_f1",
+               "rmse", "delta1", "mask_lift_fraction"]
     lines = ["| variant | seeds | " + " | ".join(columns) + " |", "|---|---|" + "---|" * len(columns)]
     for name, row in results.items():
         cells = [f"{row[c]:.4f} ± {row[c + '_std']:.4f}" if row.get(c + "_std") else f"{row.get(c, float('nan')):.4f}"
