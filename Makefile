@@ -1,17 +1,32 @@
 # gam_depth_ros developer commands. Both main targets create or reuse .venv by themselves.
 #   make demo   - the main job on built-in data
-#   make test   - lint + the whole test suite (what CI runs)
+#   make test   - lint + the whole test suite + the oldest-versions stage (what CI runs)
+#   make test-oldest - the runtime tests on Python 3.10, numpy 1.21.5, Pillow 9.0.1 (.venv-oldest)
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gam_depth_ros-deps
-REQUIREMENTS := $(wildcard requirements/*.txt)
+REQUIREMENTS := $(filter-out requirements/oldest.txt,$(wildcard requirements/*.txt))
 # pip prints a warning for every package missing from the local mirrors it also searches; hide those.
 PIP_QUIET := grep -v "^WARNING: Location" || true
 
-.PHONY: venv demo test lint bench-inference clean
+# The oldest-versions stage: ROS 2 Humble's Python with Ubuntu 22.04's numpy and Pillow (requirements/oldest.txt).
+OLDEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python) $(shell command -v python3.10))
+OLDEST_VENV ?= .venv-oldest
+OLDEST_PY := $(OLDEST_VENV)/bin/python
+OLDEST_STAMP := $(OLDEST_VENV)/.gam_depth_ros-deps
+# The small test model, exported by the main venv's torch (the oldest venv has none, like a robot).
+OLDEST_MODEL := build/test-oldest/small_model
+# The runtime tests: codec, pre/post-processing, ONNX Runtime backend, floor scale, point cloud, node
+# modules, the node over DDS, bag evaluation, launch description, demo. Tests needing torch skip there.
+OLDEST_TESTS := test/test_processing.py test/test_node_modules.py test/test_backends.py test/test_floor_scale.py \
+	test/test_floor_scale_demo.py test/test_demo_model.py test/test_bag_eval.py test/test_bag_eval_floor.py \
+	test/test_node.py test/test_node_faults.py test/test_node_floor_scale.py test/test_node_fuzz.py \
+	test/test_node_overload.py test/test_synthetic_generator.py test/test_launch_file.py test/test_demo.py
+
+.PHONY: venv venv-oldest demo test test-oldest lint bench-inference clean
 
 venv: $(STAMP)
 
@@ -25,6 +40,20 @@ $(STAMP): $(REQUIREMENTS)
 	$(PY) -c "import torch, onnxruntime, rclpy; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
 
+venv-oldest: $(OLDEST_STAMP)
+
+$(OLDEST_STAMP): requirements/oldest.txt
+	@test -n "$(OLDEST_PYTHON)" || { echo "test-oldest needs Python 3.10 (python3.10 or pyenv 3.10.x; or set OLDEST_PYTHON)"; exit 1; }
+	@test -x $(OLDEST_PY) || $(OLDEST_PYTHON) -m venv $(OLDEST_VENV)
+	@echo "installing the oldest supported versions into $(OLDEST_VENV)"
+	@# Wheels only, so a pin without a wheel fails instead of building; empy has no wheel (pure Python).
+	$(OLDEST_PY) -m pip install -q --only-binary=:all: --no-binary=empy -r requirements/oldest.txt 2>&1 \
+		| { grep -v "^WARNING: Location\|DEPRECATION" || true; }
+	$(OLDEST_PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'gam_depth_ros_repo.pth').write_text('$(CURDIR)\n')"
+	$(OLDEST_PY) -c "import sys, numpy, PIL, onnxruntime, rclpy; v = (sys.version_info[:2], numpy.__version__, \
+		PIL.__version__); assert v == ((3, 10), '1.21.5', '9.0.1'), v"
+	@touch $(OLDEST_STAMP)
+
 demo: venv
 	$(PY) scripts/demo.py
 
@@ -33,6 +62,11 @@ lint: venv
 
 test: lint
 	$(PY) -m pytest -q test
+	@$(MAKE) --no-print-directory test-oldest
+
+test-oldest: venv venv-oldest
+	$(PY) test/model_fixtures.py $(OLDEST_MODEL)
+	GAM_TEST_SMALL_MODEL_DIR=$(CURDIR)/$(OLDEST_MODEL) $(OLDEST_PY) -m pytest -q -rs $(OLDEST_TESTS)
 
 bench-inference: venv
 	$(PY) bench/inference.py

@@ -2,10 +2,16 @@
 
 Import the fixtures into a test module (``from model_fixtures import small_model``); the
 network input is 64x96 so that every test stays fast on two cores.
+
+The oldest-versions stage (``make test-oldest``) has no torch: there the main venv exports the model
+first (``python test/model_fixtures.py FOLDER``) and ``GAM_TEST_SMALL_MODEL_DIR`` names that folder;
+the fixture then gives only the ONNX file (``checkpoint`` and ``safetensors`` are None), as on a robot.
 """
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,13 +22,16 @@ SMALL_HEIGHT, SMALL_WIDTH = 64, 96
 
 @dataclass(frozen=True)
 class SmallModel:
-    checkpoint: Path  # .pt
-    safetensors: Path
+    checkpoint: Path | None  # .pt; None where the model was exported beforehand (no torch)
+    safetensors: Path | None
     onnx: Path
 
 
-@pytest.fixture(scope="session")
-def small_model(tmp_path_factory) -> SmallModel:
+EXPORTED_DIR_ENV = "GAM_TEST_SMALL_MODEL_DIR"
+
+
+def export_small_model(folder: Path) -> SmallModel:
+    """Save the small random-init network as checkpoints in ``folder`` and export it to ONNX."""
     import torch
 
     from gam_depth_ros.checkpoint import save_checkpoint
@@ -30,7 +39,7 @@ def small_model(tmp_path_factory) -> SmallModel:
     from gam_depth_ros.model_config import ModelConfig
     from gam_depth_ros.networks import GamDepthNet
 
-    folder = tmp_path_factory.mktemp("small_model")
+    folder.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(1234)
     net = GamDepthNet()
     # Random BN statistics make the random network's outputs vary across the image, so label and
@@ -45,3 +54,27 @@ def small_model(tmp_path_factory) -> SmallModel:
     onnx_path = folder / "small.onnx"
     export_checkpoint(checkpoint, onnx_path)
     return SmallModel(checkpoint, safetensors, onnx_path)
+
+
+@pytest.fixture(scope="session")
+def small_model(tmp_path_factory) -> SmallModel:
+    exported = os.environ.get(EXPORTED_DIR_ENV)
+    if exported:
+        onnx_path = Path(exported) / "small.onnx"
+        assert onnx_path.is_file() and onnx_path.with_suffix(".json").is_file(), f"{EXPORTED_DIR_ENV}: no {onnx_path}"
+        return SmallModel(None, None, onnx_path)
+    pytest.importorskip("torch", reason=f"the small test model is exported with torch (or set {EXPORTED_DIR_ENV})")
+    return export_small_model(tmp_path_factory.mktemp("small_model"))
+
+
+def needs_checkpoints(model: SmallModel) -> None:
+    """Skip a test that runs the torch backend where the model came without checkpoints."""
+    if model.checkpoint is None:
+        pytest.skip("torch backend: no torch in this venv (the oldest-versions stage has the exported ONNX only)")
+
+
+if __name__ == "__main__":
+    # make test-oldest: export with the main venv's torch for the venv that has none; keep the ONNX only.
+    model = export_small_model(Path(sys.argv[1]))
+    model.checkpoint.unlink()
+    model.safetensors.unlink()

@@ -117,6 +117,7 @@ def test_bag_reads_back_with_topics_encodings_and_stamps(tmp_path, encoding):
 
 
 def test_folder_of_sequences_trains_and_evaluates(tmp_path):
+    pytest.importorskip("torch", reason="the training data sources are torch datasets")
     from training.config import DataConfig
     from training.data.eval_sets import make_eval_set
     from training.data.factory import make_dataset

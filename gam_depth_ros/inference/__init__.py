@@ -71,6 +71,12 @@ def create_backend(name: str, model_path: str | Path, threads: int = 0) -> Infer
         from gam_depth_ros.inference.tensorrt_backend import TensorRTBackend
 
         return TensorRTBackend(model_path)
+    # A robot often has no torch (ROS 2 Humble's apt has none): a ModelLoadError, not an ImportError.
+    if importlib.util.find_spec("torch") is None:
+        raise ModelLoadError(
+            f"{model_path}: the torch backend needs the torch package, which is not installed "
+            "(export the checkpoint to .onnx for onnxruntime or tensorrt)"
+        )
     from gam_depth_ros.inference.torch_backend import TorchBackend
 
     return TorchBackend(model_path, threads=threads)

@@ -34,16 +34,13 @@ from gam_depth_ros.classes import NUM_CLASSES
 from gam_depth_ros.inference.preprocessing import resize_rgb
 from training.config import AugmentConfig
 from training.data.augment import apply_jitter, draw_jitter
+from training.data.errors import DataError  # defined there (torch-free); the sources import it from here
 from training.data.sample import NUM_SCALES, VOID_LABEL
 from training.image_ops import gradient_magnitude
 
 LOG = logging.getLogger("training.data")
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".ppm", ".pgm", ".bmp")
-
-
-class DataError(ValueError):
-    """A data file or layout cannot be used; the message names the file and the problem."""
 
 
 class FrameDataset(Dataset):

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 
-from training.data.common import DataError
+from training.data.errors import DataError
 
 
 def quaternion_matrix(q: np.ndarray) -> np.ndarray:
