@@ -104,13 +104,18 @@ def main(argv: list[str] | None = None) -> int:
         shipped = score(onnx_path, "onnxruntime", args.heldout, args.per_sequence)
         constant = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
                                   heldout_items(args.heldout, args.per_sequence))  # the floor to beat
-        summary = {name: {"images": r["images"], **r["depth"], **r.get("semantic", {})}
+        summary = {name: {"images": r["images"], **r["depth"], **r["obstacles"], **r.get("semantic", {})}
                    for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped),
                                    ("constant depth (median-scaled)", constant))}
         print(json.dumps(summary, indent=2))
         cost = shipped["depth"]["abs_rel"] - full["depth"]["abs_rel"]
         print(f"compression cost: AbsRel {full['depth']['abs_rel']:.4f} -> {shipped['depth']['abs_rel']:.4f} "
               f"({cost:+.4f}); delta1 {full['depth']['delta1']:.4f} -> {shipped['depth']['delta1']:.4f}")
+        ratio = shipped["obstacles"]["object_abs_rel"] / constant["obstacles"]["object_abs_rel"]
+        print(f"object-pixel AbsRel {shipped['obstacles']['object_abs_rel']:.4f} = {ratio:.3f} x the constant "
+              f"depth's {constant['obstacles']['object_abs_rel']:.4f}")
+        summary["heldout"] = {"folder": str(args.heldout), "frames_per_sequence": args.per_sequence,
+                              "object_abs_rel_vs_constant": ratio}
         (args.output_dir / "heldout_scores.json").write_text(json.dumps(summary, indent=2) + "\n")
         draw_heldout_figure(onnx_path, args.heldout, REPO / "docs" / "images" / "demo_model_heldout.png")
     return 0

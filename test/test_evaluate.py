@@ -102,6 +102,12 @@ def test_evaluation_core_hand_computed(nyu_files):
     # Semantics: 200 labelled columns, 100 predicted right (class 1), 100 wrong (class 7).
     assert result["semantic"]["pixel_acc"] == pytest.approx(0.5)
     assert result["semantic"]["miou"] == pytest.approx((0.5 + 0.0) / 2)
+    # Obstacles: the labelled pixels are floor (structural), the rest void: objects scored, none found;
+    # the 2 m / 4 m step is a depth edge the constant prediction does not have.
+    obstacles = result["obstacles"]
+    assert obstacles["objects_scored"] is True and obstacles["object_images"] == 0
+    assert "object_abs_rel" not in obstacles
+    assert obstacles["boundary_recall"] == 0.0 and obstacles["boundary_precision"] == 0.0
 
 
 def test_cli_with_exported_model_and_checkpoint(nyu_files, small_model, tmp_path):  # noqa: F811
@@ -157,6 +163,8 @@ def test_h5_folder_and_pair_list_sets(tmp_path):
     result = evaluate_items(predict, h5_set)
     assert result["depth"]["abs_rel"] == pytest.approx(0.0, abs=1e-12)
     assert result["scale"]["median"] == pytest.approx(2.0)
+    assert result["obstacles"]["objects_scored"] is False and "no ground-truth labels" in result["obstacles"]["note"]
+    assert result["obstacles"]["boundary_f1"] == pytest.approx(1.0)  # exact depth after scaling: every edge found
     no_scaling = evaluate_items(predict, h5_set, median_scaling=False, min_depth=0.1, max_depth=10.0)
     assert no_scaling["depth"]["abs_rel"] == pytest.approx(0.5)  # |d/2 - d| / d
     # ScanNet / InteriorNet: '<rgb> <depth png>' pairs, millimetres, no crop.

@@ -169,3 +169,19 @@ def test_rich_style_is_deterministic_varied_and_keeps_plain_unchanged():
     assert thin >= 20
     with pytest.raises(ValueError, match="style must be one of"):
         render_sequence(5, 0, 1, 8, 8, style="fancy")
+
+
+def test_supersampling_filters_colour_and_keeps_geometry_exact():
+    sharp = render_sequence(5, 0, 2, 48, 64, "robot", None, style="rich")
+    smooth = render_sequence(5, 0, 2, 48, 64, "robot", None, style="rich", supersample=3)
+    # Depth and labels are the pixel centre's ray in both: the supersampling touches colour only.
+    np.testing.assert_array_equal(sharp.depth, smooth.depth)
+    np.testing.assert_array_equal(sharp.labels, smooth.labels)
+    assert smooth.info["supersample"] == 3 and sharp.info["supersample"] == 1
+    # A box filter keeps the mean brightness and removes aliasing: a weaker pixel-to-pixel gradient.
+    a, b = sharp.images.astype(float), smooth.images.astype(float)
+    assert abs(a.mean() - b.mean()) < 2.0
+    gradient = [np.abs(np.diff(x, axis=2)).mean() for x in (a, b)]
+    assert gradient[1] < 0.9 * gradient[0], gradient
+    with pytest.raises(ValueError, match="supersample must be >= 1"):
+        render(Room((-1, -1, -1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1)), intrinsics(8, 8), np.eye(3), np.zeros(3), 8, 8, supersample=0)

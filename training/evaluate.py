@@ -33,7 +33,13 @@ from typing import Any
 
 import numpy as np
 
-from gam_depth_ros.evaluation.metrics import DepthMetricsAccumulator, SemanticAccumulator, single_image_depth_metrics
+from gam_depth_ros.evaluation.metrics import (
+    DepthMetricsAccumulator,
+    ObstacleAccumulator,
+    SemanticAccumulator,
+    obstacle_metrics,
+    single_image_depth_metrics,
+)
 from training.data.common import DataError
 from training.data.eval_sets import EVAL_SOURCES, NYU_EVAL_CROP, EvalItem, make_eval_set
 
@@ -53,10 +59,14 @@ def evaluate_items(
     -------
     dict
         ``images`` (scored), ``skipped`` (no valid ground truth), ``depth`` (mean metrics),
-        ``scale`` (median / std of the per-image median-scaling factors), and ``semantic`` (mIoU,
-        pixel accuracy) when any item has labels and the predictor gives labels.
+        ``scale`` (median / std of the per-image median-scaling factors), ``obstacles`` (object-pixel
+        AbsRel/RMSE/delta1, obstacle recall and depth-boundary scores of
+        :func:`~gam_depth_ros.evaluation.metrics.obstacle_metrics`; object scores only where the
+        items carry ground-truth labels) and ``semantic`` (mIoU, pixel accuracy) when any item has
+        labels and the predictor gives labels.
     """
     depth_acc = DepthMetricsAccumulator()
+    obstacle_acc = ObstacleAccumulator()
     semantic_acc = SemanticAccumulator(num_classes)
     seen = 0
     for item in items:
@@ -66,8 +76,9 @@ def evaluate_items(
         depth, labels = predict(item.rgb)
         if depth.shape != item.depth_m.shape:
             raise ValueError(f"{item.name}: prediction {depth.shape} and ground truth {item.depth_m.shape} differ")
-        depth_acc.add(single_image_depth_metrics(depth.astype(np.float64), item.depth_m.astype(np.float64),
-                                                 median_scaling, min_depth, max_depth))
+        pred, gt = depth.astype(np.float64), item.depth_m.astype(np.float64)
+        depth_acc.add(single_image_depth_metrics(pred, gt, median_scaling, min_depth, max_depth))
+        obstacle_acc.add(obstacle_metrics(pred, gt, item.labels, median_scaling, min_depth, max_depth))
         if item.labels is not None and labels is not None:
             semantic_acc.add(labels, item.labels)
     if depth_acc.count == 0:
@@ -79,6 +90,7 @@ def evaluate_items(
         "depth": {key: mean[key] for key in ("abs_rel", "sq_rel", "rmse", "rmse_log", "log10",
                                              "delta1", "delta2", "delta3")},
         "scale": depth_acc.scale_stats(),
+        "obstacles": obstacle_acc.result(),
     }
     if semantic_acc.images:
         result["semantic"] = semantic_acc.result()

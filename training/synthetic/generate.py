@@ -79,12 +79,14 @@ class Sequence:
 
 def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
                     camera_height: float | None = 0.8, hfov_deg: float = 65.0, label_noise: str = "none",
-                    style: str = "plain") -> Sequence:
+                    style: str = "plain", supersample: int = 1) -> Sequence:
     """Render sequence ``index`` of a run with ``seed`` (see the module docstring).
 
     ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`) or ``rich``
     (:mod:`.rich_scene`). ``camera_height`` None: the robot camera's height is drawn from
     0.2-1.2 m per sequence (small robots to tall ones) and its pitch from 0-17 degrees down.
+    ``supersample``: rays per pixel side for the colour (:func:`.room.render`); the room, the
+    trajectory, depth and labels do not depend on it.
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
@@ -95,14 +97,15 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
         camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
     poses = trajectory(scene, frames, rng, motion, camera_height, pitch)
     K = intrinsics(width, height, hfov_deg)
-    views = [render(scene.room, K, R, t, width, height) for R, t in poses]
+    views = [render(scene.room, K, R, t, width, height, supersample) for R, t in poses]
     labels = np.stack([v.labels for v in views])
     noise_rng = np.random.default_rng([seed, index, 1])
     noisy = None if label_noise == "none" else np.stack([degrade_labels(x, noise_rng, label_noise) for x in labels])
     lo, hi = scene.room.lo, scene.room.hi
     info = {"seed": seed, "index": index, "motion": motion, "fps": FPS, "hfov_deg": hfov_deg,
             "camera_height_m": camera_height if motion == "robot" else None,
-            "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "floor_y": FLOOR_Y,
+            "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "supersample": supersample,
+            "floor_y": FLOOR_Y,
             "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
     return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
                     poses, K, START_NS + np.round(np.arange(frames) * 1e9 / FPS).astype(np.int64), info)
@@ -236,18 +239,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", choices=STYLES, default="plain",
                         help="plain: the first generator's low-contrast rooms; rich: textured, lit, cluttered rooms "
                              "of several shapes (training/synthetic/rich_scene.py)")
+    parser.add_argument("--supersample", type=int, default=1,
+                        help="colour rays per pixel side (3: 9 rays, a box filter; textures blur instead of "
+                             "aliasing); depth and labels stay the pixel centre's")
     parser.add_argument("--hfov", type=float, default=65.0, help="horizontal field of view (degrees)")
     parser.add_argument("--format", choices=("folder", "bag", "both"), default="folder")
     parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
     parser.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1")
     args = parser.parse_args(argv)
-    if args.sequences < 1 or args.frames < 1 or min(args.height, args.width) < 8:
-        parser.error("--sequences, --frames must be positive and the image at least 8x8")
+    if args.sequences < 1 or args.frames < 1 or min(args.height, args.width) < 8 or args.supersample < 1:
+        parser.error("--sequences, --frames, --supersample must be positive and the image at least 8x8")
     for index in range(args.first_index, args.first_index + args.sequences):
         motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
         camera_height = args.camera_height if args.camera_height is not None or args.style == "rich" else 0.8
         sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
-                                   camera_height, args.hfov, args.label_noise, args.style)
+                                   camera_height, args.hfov, args.label_noise, args.style, args.supersample)
         name = f"seq_{index:04d}"
         if args.format in ("folder", "both"):
             write_folder(sequence, args.output / name)

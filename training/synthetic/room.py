@@ -99,7 +99,7 @@ def intrinsics(width: int, height: int, hfov_deg: float = 60.0) -> np.ndarray:
 
 
 def render(room: Room, K: np.ndarray, R_world_cam: np.ndarray, t_world_cam: np.ndarray,
-           width: int, height: int) -> Rendering:
+           width: int, height: int, supersample: int = 1) -> Rendering:
     """Ray-cast the room from a camera.
 
     Parameters
@@ -108,11 +108,51 @@ def render(room: Room, K: np.ndarray, R_world_cam: np.ndarray, t_world_cam: np.n
         [3, 3] intrinsics.
     R_world_cam, t_world_cam:
         Camera pose: x_world = R_world_cam @ x_cam + t_world_cam ([3, 3], [3]).
+    supersample:
+        ``s``: the colour of each pixel is the mean of ``s x s`` rays spread evenly over the pixel
+        (a box filter, like a camera's pixel integrating light), so textures finer than a pixel
+        blur instead of aliasing into noise that differs from view to view. Depth and labels stay
+        those of the ray through the pixel centre (exact, what the intrinsics say).
     """
-    u, v = np.meshgrid(np.arange(width), np.arange(height))
+    if supersample < 1:
+        raise ValueError(f"supersample must be >= 1, got {supersample}")
+    origin = np.asarray(t_world_cam, dtype=np.float64)
+    centre = _cast(room, K, R_world_cam, origin, width, height, 0.0, 0.0)
+    if supersample == 1:
+        colors = _shade(room, centre)
+    else:
+        steps = (np.arange(supersample) + 0.5) / supersample - 0.5
+        colors = np.zeros((width * height, 3))
+        for dv in steps:
+            for du in steps:
+                hits = centre if du == 0 and dv == 0 else _cast(room, K, R_world_cam, origin, width, height, du, dv)
+                colors += np.clip(_shade(room, hits), 0, 1)
+        colors /= supersample**2
+    return Rendering(
+        image=(np.clip(colors, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(height, width, 3),
+        depth=centre.depth.astype(np.float32).reshape(height, width),
+        labels=centre.labels.reshape(height, width),
+    )
+
+
+@dataclass
+class _Hits:
+    """What one ray per pixel hit (row-major pixels, N = H x W)."""
+
+    depth: np.ndarray  # [N] camera z
+    labels: np.ndarray  # [N] uint8
+    normal_axis: np.ndarray  # [N] world axis of the face normal (0 x, 1 y, 2 z)
+    normal_sign: np.ndarray  # [N] +1 / -1 along that axis
+    box_index: np.ndarray  # [N] index into room.boxes, -1 for the room's own surfaces
+    points: np.ndarray  # [N, 3] world hit points
+
+
+def _cast(room: Room, K: np.ndarray, R_world_cam: np.ndarray, origin: np.ndarray, width: int, height: int,
+          du: float, dv: float) -> _Hits:
+    """Cast the ray through pixel position (u + du, v + dv) of every pixel (u, v)."""
+    u, v = np.meshgrid(np.arange(width) + du, np.arange(height) + dv)
     rays_cam = np.stack([(u - K[0, 2]) / K[0, 0], (v - K[1, 2]) / K[1, 1], np.ones_like(u, float)], -1)
     rays = rays_cam.reshape(-1, 3) @ R_world_cam.T  # world directions; t along them is camera z
-    origin = np.asarray(t_world_cam, dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
         inv = 1.0 / rays
     # Room: the ray leaves the box at its exit distance; the exit axis tells floor/ceiling/wall.
@@ -146,12 +186,7 @@ def render(room: Room, K: np.ndarray, R_world_cam: np.ndarray, t_world_cam: np.n
     points = origin + rays * depth[:, None]
     # Every visible face looks back at the camera: its normal opposes the ray along the hit axis.
     normal_sign = -np.sign(rays[np.arange(len(rays)), normal_axis])
-    colors = _shade(room, points, normal_axis, normal_sign, labels, box_index, depth)
-    return Rendering(
-        image=(np.clip(colors, 0, 1) * 255 + 0.5).astype(np.uint8).reshape(height, width, 3),
-        depth=depth.astype(np.float32).reshape(height, width),
-        labels=labels.reshape(height, width),
-    )
+    return _Hits(depth, labels, normal_axis, normal_sign, box_index, points)
 
 
 def _rays_near_box(box: Box, K: np.ndarray, R_world_cam: np.ndarray, origin: np.ndarray, width: int,
@@ -178,14 +213,14 @@ def _rays_near_box(box: Box, K: np.ndarray, R_world_cam: np.ndarray, origin: np.
     return (np.arange(v0, v1)[:, None] * width + np.arange(u0, u1)[None, :]).reshape(-1)
 
 
-def _shade(room: Room, points: np.ndarray, normal_axis: np.ndarray, normal_sign: np.ndarray, labels: np.ndarray,
-           box_index: np.ndarray, depth: np.ndarray) -> np.ndarray:
+def _shade(room: Room, hits: _Hits) -> np.ndarray:
     """Base colour x texture x lighting, per pixel [N, 3].
 
     Without lights (plain style): a mild fixed shading per face orientation and a distance fall-off.
     With lights: ambient + Lambertian point lights, which depend on the surface point only, so the
     shading is the same from every view (what view synthesis assumes).
     """
+    points, normal_axis, labels, box_index = hits.points, hits.normal_axis, hits.labels, hits.box_index
     colors = np.empty((len(points), 3))
     factor = np.ones(len(points))
     floor = labels == LABEL["floor"]
@@ -211,10 +246,10 @@ def _shade(room: Room, points: np.ndarray, normal_axis: np.ndarray, normal_sign:
         factor[sel] = texture(box.texture, a, b, box.texture_scale, box.texture_phase)
     if not room.lights:
         light = np.array([0.9, 1.0, 0.8])[normal_axis]  # each face orientation lit differently
-        falloff = 1.0 / (1.0 + 0.04 * depth)
+        falloff = 1.0 / (1.0 + 0.04 * hits.depth)
         return colors * (factor * light * falloff)[:, None]
     normals = np.zeros_like(points)
-    normals[np.arange(len(points)), normal_axis] = normal_sign
+    normals[np.arange(len(points)), normal_axis] = hits.normal_sign
     lit = np.full((len(points), 3), room.ambient)
     for lamp in room.lights:
         to_light = np.asarray(lamp.position) - points
