@@ -34,32 +34,22 @@ from gam_depth_ros.checkpoint import build_model, load_checkpoint, save_checkpoi
 from gam_depth_ros.colorize import colorize_depth, colorize_labels  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
-from training.data.eval_sets import FolderEvalSet  # noqa: E402
-from training.evaluate import backend_predictor, evaluate_items  # noqa: E402
+from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
 
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
 STEM = "gam_depth_demo"
 
 
-def heldout_items(folder: Path, per_sequence: int):
-    """Evenly spaced frames with depth (and labels) of every sequence folder under ``folder``."""
-    for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
-        frames = FolderEvalSet(intrinsics.parent)
-        step = max(1, len(frames) // per_sequence)
-        for index in range(0, len(frames), step)[:per_sequence]:
-            yield frames[index]
-
-
 def score(model_path: Path, backend: str, heldout: Path, per_sequence: int) -> dict:
     runner = create_backend(backend, model_path, threads=2)
-    return evaluate_items(backend_predictor(runner, 1.0), heldout_items(heldout, per_sequence))
+    return evaluate_items(backend_predictor(runner, 1.0), sequence_folder_items(heldout, per_sequence))
 
 
 def draw_heldout_figure(model_path: Path, heldout: Path, output: Path, rows: int = 4) -> None:
     """Montage of the shipped model on ``rows`` held-out frames, one from each sequence."""
     runner = create_backend("onnxruntime", model_path, threads=2)
     lines = []
-    for item in list(heldout_items(heldout, 1))[:rows]:
+    for item in list(sequence_folder_items(heldout, 1))[:rows]:
         prediction = runner.infer(item.rgb, output_size=item.rgb.shape[:2])
         valid = np.isfinite(item.depth_m) & (item.depth_m > 0)
         depth = prediction.depth * np.median(item.depth_m[valid]) / np.median(prediction.depth[valid])
@@ -103,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
         full = score(args.checkpoint, "torch", args.heldout, args.per_sequence)
         shipped = score(onnx_path, "onnxruntime", args.heldout, args.per_sequence)
         constant = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
-                                  heldout_items(args.heldout, args.per_sequence))  # the floor to beat
+                                  sequence_folder_items(args.heldout, args.per_sequence))  # the floor to beat
         summary = {name: {"images": r["images"], **r["depth"], **r["obstacles"], **r.get("semantic", {})}
                    for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped),
                                    ("constant depth (median-scaled)", constant))}

@@ -184,4 +184,5 @@ def test_supersampling_filters_colour_and_keeps_geometry_exact():
     gradient = [np.abs(np.diff(x, axis=2)).mean() for x in (a, b)]
     assert gradient[1] < 0.9 * gradient[0], gradient
     with pytest.raises(ValueError, match="supersample must be >= 1"):
-        render(Room((-1, -1, -1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1)), intrinsics(8, 8), np.eye(3), np.zeros(3), 8, 8, supersample=0)
+        room = Room((-1, -1, -1), (1, 1, 1), (1, 1, 1), (1, 1, 1), (1, 1, 1))
+        render(room, intrinsics(8, 8), np.eye(3), np.zeros(3), 8, 8, supersample=0)

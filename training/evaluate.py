@@ -97,6 +97,18 @@ def evaluate_items(
     return result
 
 
+def sequence_folder_items(folder: str | Path, per_sequence: int) -> Iterable[EvalItem]:
+    """``per_sequence`` evenly spaced frames with depth (and labels) of every sequence folder under
+    ``folder`` (the generator's layout: ``<folder>/<sequence>/intrinsics.yaml``), in name order."""
+    from training.data.eval_sets import FolderEvalSet
+
+    for intrinsics in sorted(Path(folder).glob("*/intrinsics.yaml")):
+        frames = FolderEvalSet(intrinsics.parent)
+        step = max(1, len(frames) // per_sequence)
+        for index in range(0, len(frames), step)[:per_sequence]:
+            yield frames[index]
+
+
 def backend_predictor(backend, depth_scale: float) -> Predictor:
     """A :data:`Predictor` running an inference backend; depth in metres via ``depth_scale``."""
 
