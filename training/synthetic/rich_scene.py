@@ -136,7 +136,10 @@ def _structure(shape: str, lo, hi, rng: np.random.Generator) -> list[tuple[tuple
 
 
 def _place(footprints: list, lo, hi, sx: float, sz: float, rng: np.random.Generator, wall_p: float):
-    """A free footprint (x0, z0) of size (sx, sz) kept 0.3 m from the others, or None after 10 tries."""
+    """A free footprint (x0, z0) of size (sx, sz) kept 0.3 m from the others, or None after 10 tries
+    (at once when the piece does not fit between the walls: narrow corridors)."""
+    if hi[0] - lo[0] - 0.1 < sx or hi[2] - lo[2] - 0.1 < sz:
+        return None
     for _attempt in range(10):
         x0 = rng.uniform(lo[0] + 0.05, hi[0] - sx - 0.05)
         z0 = rng.uniform(lo[2] + 0.05, hi[2] - sz - 0.05)
