@@ -94,7 +94,7 @@ def measure_style(style: str, sequences: int, frames: int, stride: int, height: 
     rows = []
     for index in range(sequences):
         motion = "robot" if index % 2 == 0 else "handheld"
-        camera_height = None if style == "rich" else 0.8
+        camera_height = None if style != "plain" else 0.8
         seq = render_sequence(SEED, index, frames, height, width, motion, camera_height, style=style,
                               supersample=supersample)
         poses = world_from_camera(seq)

@@ -196,3 +196,22 @@ def test_rich_rooms_too_narrow_for_a_piece_skip_it(seed_index):
 
     room = rich_scene(np.random.default_rng(list(seed_index))).room
     assert len(room.boxes) >= 5 and room.lights
+
+
+def test_nonperiodic_texture_set_keeps_the_geometry_and_drops_repeating_patterns():
+    from training.synthetic.rich_scene import TEXTURE_SETS, rich_scene
+
+    rich = render_sequence(6, 1, 2, 48, 64, "robot", None, style="rich")
+    plain_walls = render_sequence(6, 1, 2, 48, 64, "robot", None, style="rich_nonperiodic")
+    np.testing.assert_array_equal(rich.depth, plain_walls.depth)
+    np.testing.assert_array_equal(rich.labels, plain_walls.labels)
+    # Floors, walls and furniture draw from the set without repeating patterns (small clutter keeps its own).
+    repeating = {"tiles", "planks", "wallpaper", "fabric"}
+    assert not set().union(*TEXTURE_SETS["nonperiodic"]) & repeating
+    surfaces = set()
+    for index in range(12):
+        room = rich_scene(np.random.default_rng([6, index]), "nonperiodic").room
+        surfaces |= {room.floor_texture, room.wall_texture}
+    assert not surfaces & repeating and len(surfaces) >= 3
+    with pytest.raises(ValueError, match="texture_set must be one of"):
+        rich_scene(np.random.default_rng(0), "stripes")

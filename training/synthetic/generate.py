@@ -59,7 +59,7 @@ ODOM_FRAME, BODY_FRAME = "odom", "base_link"
 # REP 103 (x forward, y left, z up) from the optical axes (x right, y down, z forward); also odom from
 # the generator's world, whose y points down
 BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-STYLES = ("plain", "rich")
+STYLES = ("plain", "rich", "rich_nonperiodic")
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
 
 
@@ -82,8 +82,9 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
                     style: str = "plain", supersample: int = 1) -> Sequence:
     """Render sequence ``index`` of a run with ``seed`` (see the module docstring).
 
-    ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`) or ``rich``
-    (:mod:`.rich_scene`). ``camera_height`` None: the robot camera's height is drawn from
+    ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`), ``rich``
+    (:mod:`.rich_scene`) or ``rich_nonperiodic`` (the same rooms, trajectories, depth and labels
+    with textures that do not repeat). ``camera_height`` None: the robot camera's height is drawn from
     0.2-1.2 m per sequence (small robots to tall ones) and its pitch from 0-17 degrees down.
     ``supersample``: rays per pixel side for the colour (:func:`.room.render`); the room, the
     trajectory, depth and labels do not depend on it.
@@ -91,7 +92,8 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     rng = np.random.default_rng([seed, index])
-    scene = random_scene(rng) if style == "plain" else rich_scene(rng)
+    texture_set = "nonperiodic" if style == "rich_nonperiodic" else "all"
+    scene = random_scene(rng) if style == "plain" else rich_scene(rng, texture_set)
     pitch = ROBOT_PITCH
     if camera_height is None:
         camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
@@ -235,10 +237,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="mixed: even sequences robot, odd hand-held")
     parser.add_argument("--camera-height", type=float, default=None,
                         help="robot camera height above the floor (m); default: 0.8 for --style plain, drawn "
-                             "from 0.2-1.2 m per sequence (pitch 0-17 degrees down) for --style rich")
+                             "from 0.2-1.2 m per sequence (pitch 0-17 degrees down) for the rich styles")
     parser.add_argument("--style", choices=STYLES, default="plain",
                         help="plain: the first generator's low-contrast rooms; rich: textured, lit, cluttered rooms "
-                             "of several shapes (training/synthetic/rich_scene.py)")
+                             "of several shapes (training/synthetic/rich_scene.py); rich_nonperiodic: the same rooms "
+                             "without repeating textures (tiles, planks, wallpaper, checks)")
     parser.add_argument("--supersample", type=int, default=1,
                         help="colour rays per pixel side (3: 9 rays, a box filter; textures blur instead of "
                              "aliasing); depth and labels stay the pixel centre's")
@@ -251,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--sequences, --frames, --supersample must be positive and the image at least 8x8")
     for index in range(args.first_index, args.first_index + args.sequences):
         motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
-        camera_height = args.camera_height if args.camera_height is not None or args.style == "rich" else 0.8
+        camera_height = args.camera_height if args.camera_height is not None or args.style != "plain" else 0.8
         sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
                                    camera_height, args.hfov, args.label_noise, args.style, args.supersample)
         name = f"seq_{index:04d}"
