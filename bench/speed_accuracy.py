@@ -93,7 +93,7 @@ def main(argv: list[str] | None = None) -> int:
             flops = gflop(count_flops(build_model(load_checkpoint(checkpoint)), height, width)["total"])
             runner = create_backend("onnxruntime", onnx_path, threads=2)
             scored = evaluate_items(backend_predictor(runner, 1.0), items)
-            jetson_ms = flops / (ORIN_NANO_8GB_FP16_TFLOPS * 1e3 * ORIN_UTILISATION) + ORIN_PIPELINE_MS
+            jetson_ms = 1e3 * flops / (ORIN_NANO_8GB_FP16_TFLOPS * 1e3 * ORIN_UTILISATION) + ORIN_PIPELINE_MS
             rows[name] = {"checkpoint": str(checkpoint), "input": f"{height}x{width}", "gflop": flops,
                           "onnx_mb": onnx_path.stat().st_size / 1e6, **accuracy(scored),
                           "jetson_orin_nano_8gb_fp16_fps_estimate": 1e3 / jetson_ms}
