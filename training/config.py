@@ -48,7 +48,7 @@ class AugmentConfig:
     contrast: float = 0.2  # jitter factor range 1 +- contrast
     saturation: float = 0.2  # jitter factor range 1 +- saturation
     hue: float = 0.1  # hue shift range +- hue (fraction of the colour circle)
-    flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - cx, labels flipped too)
+    flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - 1 - cx, labels flipped too)
 
     def __post_init__(self) -> None:
         for name in ("color_jitter_p", "flip_p"):
