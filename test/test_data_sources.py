@@ -131,7 +131,7 @@ def test_nyu_raw_flip_moves_cx_and_flips_labels(nyu_root):
     assert (flipped["labels"][:, W // 2:] == 3).all()
     for s in range(4):
         w_s = W / 2**s
-        assert flipped["K"][s, 0, 2].item() == pytest.approx(w_s - plain["K"][s, 0, 2].item(), rel=1e-6)
+        assert flipped["K"][s, 0, 2].item() == pytest.approx(w_s - 1 - plain["K"][s, 0, 2].item(), rel=1e-6)
         assert flipped["K"][s, 0, 0].item() == pytest.approx(plain["K"][s, 0, 0].item())
     assert torch.allclose(flipped["gradient"], plain["gradient"].flip(-1), atol=1e-2)
     # Validation never augments.

@@ -48,7 +48,7 @@ class AugmentConfig:
     contrast: float = 0.2  # jitter factor range 1 +- contrast
     saturation: float = 0.2  # jitter factor range 1 +- saturation
     hue: float = 0.1  # hue shift range +- hue (fraction of the colour circle)
-    flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - cx, labels flipped too)
+    flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - 1 - cx, labels flipped too)
 
     def __post_init__(self) -> None:
         for name in ("color_jitter_p", "flip_p"):
@@ -136,6 +136,19 @@ class MaskConfig:
     gamma2: float = 40.0  # offset: the mask is half-way at m = gamma2 / gamma1
     k: float = 10.0  # overall factor (k * beta = 1 keeps flat regions at weight 1)
     lift_threshold: float = 0.01  # a pixel counts as "lifted" when (M - beta) / (1 - beta) exceeds this
+    # > 0: gamma2 is set from the training data at start instead (training/mask_calibration.py): pixels
+    # whose m lies above this quantile of m are lifted, e.g. 0.85 lifts the top 15 %; 0 = use gamma2
+    gamma2_from_quantile: float = 0.0
+    quantile_samples: int = 64  # training samples (evenly spaced over the set) whose m that quantile is over
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.gamma2_from_quantile < 1.0:
+            raise ValueError(f"loss.mask.gamma2_from_quantile must be in [0, 1) (0 = off), "
+                             f"got {self.gamma2_from_quantile}")
+        if not 0.0 < self.lift_threshold < 1.0:
+            raise ValueError(f"loss.mask.lift_threshold must be in (0, 1), got {self.lift_threshold}")
+        if self.quantile_samples < 1:
+            raise ValueError(f"loss.mask.quantile_samples must be >= 1, got {self.quantile_samples}")
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from torch.nn import functional as F
 
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from training import losses
-from training.config import TrainingConfig
+from training.config import MaskConfig, TrainingConfig
 from training.geometry import backproject, project, sample
 from training.image_ops import resize_area
 
@@ -26,6 +26,7 @@ from training.image_ops import resize_area
 def compute_objective(
     batch: dict[str, Tensor], outputs: dict, config: TrainingConfig, semantic_active: bool,
     photometric: Callable[[Tensor, Tensor, float], Tensor] = losses.photometric_error,
+    mask_config: MaskConfig | None = None,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss terms of one batch.
 
@@ -42,6 +43,9 @@ def compute_objective(
     photometric:
         :func:`training.losses.photometric_error` or a compiled version of it
         (``train.compile_loss``).
+    mask_config:
+        The gradient-aware mask's parameters with gamma2 resolved
+        (:func:`training.mask_calibration.resolve_mask`); None = ``config.loss.mask``.
 
     Returns
     -------
@@ -52,6 +56,7 @@ def compute_objective(
         ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``, ``automask_fraction``.
     """
     loss_cfg = config.loss
+    m = _mask_parameters(config, mask_config)
     images = batch["images"].float()
     b, f, _, height, width = images.shape
     s = f - 1
@@ -66,8 +71,7 @@ def compute_objective(
     if loss_cfg.automask:
         identity = photometric(images[:, 1:], target_b, loss_cfg.ssim_weight).view(b, s, height, width)
     mask = None
-    if loss_cfg.mask.enabled:
-        m = loss_cfg.mask
+    if m.enabled:
         mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2)
 
     has_structure = batch["has_structure"].bool()
@@ -88,7 +92,7 @@ def compute_objective(
         min_loss, identity_selected = losses.minimum_reprojection(reprojection, identity, loss_cfg.identity_noise)
         automasked = automasked + identity_selected.float().mean()
         if mask is not None:
-            sums["photometric"] = sums["photometric"] + losses.gradient_aware_loss(min_loss, mask, loss_cfg.mask.k)
+            sums["photometric"] = sums["photometric"] + losses.gradient_aware_loss(min_loss, mask, m.k)
         else:
             sums["photometric"] = sums["photometric"] + min_loss.mean()
         smooth = losses.smoothness_loss(disparity, resize_area(target, scale))
@@ -110,7 +114,7 @@ def compute_objective(
     terms["automask_fraction"] = automasked / len(scales)
     if mask is not None:
         terms["mask_mean"] = mask.mean()
-        terms["mask_lift_fraction"] = losses.mask_lift_fraction(mask, loss_cfg.mask.beta, loss_cfg.mask.lift_threshold)
+        terms["mask_lift_fraction"] = losses.mask_lift_fraction(mask, m.beta, m.lift_threshold)
     return total, terms
 
 
@@ -135,9 +139,20 @@ def _structure_terms(
     return planar, normal
 
 
-def mask_statistics(gradient: Tensor, config: TrainingConfig) -> dict[str, float]:
+def _mask_parameters(config: TrainingConfig, mask_config: MaskConfig | None) -> MaskConfig:
+    """``mask_config`` or the config's mask; refuses a gamma2 that still waits to be set from the data."""
+    m = config.loss.mask if mask_config is None else mask_config
+    if m.enabled and m.gamma2_from_quantile > 0:
+        raise ValueError("loss.mask.gamma2_from_quantile is set: resolve gamma2 from the data first "
+                         "(training.mask_calibration.resolve_mask) and pass the result as mask_config")
+    return m
+
+
+def mask_statistics(
+    gradient: Tensor, config: TrainingConfig, mask_config: MaskConfig | None = None,
+) -> dict[str, float]:
     """Mean mask and lifted-pixel fraction of a ``gradient [B,1,H,W]`` batch (for reports)."""
-    m = config.loss.mask
+    m = _mask_parameters(config, mask_config)
     mask = losses.gradient_aware_mask(gradient.float(), m.beta, m.gamma1, m.gamma2)
     return {
         "mask_mean": float(mask.mean()),

@@ -29,6 +29,7 @@ from training.config import DataConfig, TrainingConfig, save_training_config
 from training.data.common import DataError
 from training.distributed import DistInfo, all_true, barrier
 from training.logging_utils import RunLogger, image_grids, progress
+from training.mask_calibration import resolve_mask
 from training.model import SelfSupervisedModel
 from training.objective import compute_objective
 from training.sampling import ResumableSampler, SeededDataset
@@ -124,6 +125,8 @@ class Trainer:
         if resume is not None:
             self._resume(resume)
         self.train_set = make_dataset(config.data, config, train=True)
+        # the gradient-aware mask as used (gamma2 set from the data when loss.mask.gamma2_from_quantile > 0)
+        self.mask = resolve_mask(config.loss.mask, self.train_set, t.seed)
         self.sampler = ResumableSampler(self.train_set, self.info.world_size, self.info.rank, True, t.seed)
         self.loader = DataLoader(
             SeededDataset(self.train_set, strict=config.data.strict), batch_size=t.batch_size, sampler=self.sampler,
@@ -205,7 +208,7 @@ class Trainer:
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
                             poses=poses)
         with torch.autocast(device.type, enabled=False):
-            total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric)
+            total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric, self.mask)
         self.optimizer.zero_grad(set_to_none=True)
         if not all_true(bool(torch.isfinite(total.detach())), self.info):
             self._skip_non_finite(total, terms)
@@ -291,6 +294,8 @@ class Trainer:
         images = self.config.train.batch_size * self.info.world_size
         values = dict(terms) | {"lr": self.optimizer.param_groups[0]["lr"], "images_per_s": images / step_time,
                                 "data_time_s": data_time, "nan_steps": float(self.nan_steps)}
+        if self.config.loss.mask.enabled and self.config.loss.mask.gamma2_from_quantile > 0:
+            values["mask_gamma2"] = self.mask.gamma2  # set from the data at start
         self.logger.scalars("train", self.step, self.epoch, values)
         if self.info.is_main:
             LOG.info("epoch %d step %d %s", self.epoch, self.step, _fmt(values))
@@ -298,7 +303,7 @@ class Trainer:
     def _log_images(self, batch: dict, outputs: dict) -> None:
         if not self.info.is_main:
             return
-        m = self.config.loss.mask
+        m = self.mask
         mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2) if m.enabled else None
         self.logger.images(self.step, image_grids(batch["images"][:, 0], outputs["disparities"][0], mask,
                                                   outputs.get("semantic_logits")))

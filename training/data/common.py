@@ -150,16 +150,22 @@ def prepare_frame(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
 def scaled_intrinsics(K: np.ndarray, width: int, flip: bool = False, num_scales: int = NUM_SCALES) -> torch.Tensor:
     """``[S,4,4]`` homogeneous intrinsics per scale: fx, fy, cx, cy divided by ``2**s``.
 
-    ``K`` is ``[3,3]`` in pixels of the network size (width ``width``). ``flip``: cx -> W - cx.
+    ``K`` is ``[3,3]`` in pixels of the network size (width ``width``). ``flip``: the intrinsics of
+    the horizontally flipped images, ``cx_s -> W_s - 1 - cx_s`` at every scale (W_s = W / 2**s).
+
+    Why ``W - 1``: pixel centres sit at integer coordinates (:mod:`training.geometry`), so the
+    flip maps column u to ``W - 1 - u``. A point (x, y, z) projects to ``u = fx x / z + cx``; its
+    mirror (-x, y, z) must land on ``W - 1 - u = fx (-x) / z + (W - 1 - cx)``, hence the new cx.
+    (``W - cx``, the reference's expression, belongs to the pixel-corner convention and puts the
+    principal point one pixel off here.)
     """
     K = np.asarray(K, dtype=np.float64)
-    if flip:
-        K = K.copy()
-        K[0, 2] = width - K[0, 2]
     out = torch.zeros(num_scales, 4, 4, dtype=torch.float64)
     for s in range(num_scales):
         out[s, :3, :3] = torch.from_numpy(K)
         out[s, :2, :] /= 2**s
+        if flip:
+            out[s, 0, 2] = width / 2**s - 1.0 - out[s, 0, 2]
         out[s, 3, 3] = 1.0
     return out.float()
 

@@ -16,7 +16,7 @@ Images are the raw Kinect RGB frames (PPM, PNG or JPEG), 640 x 480. Each frame i
 with the NYU Kinect RGB calibration (fx 518.8579, fy 519.4696, cx 325.5824, cy 253.7362;
 k1 0.20797, k2 -0.58614, p1 7.2231e-4, p2 1.0480e-3, k3 0.49857: the NYU toolbox values),
 cropped by 16 px on every side (608 x 448; cx, cy - 16) and resized to the network size (fx, cx
-times W / 608; fy, cy times H / 448). Training augmentation: horizontal flip (cx -> W - cx, labels
+times W / 608; fy, cy times H / 448). Training augmentation: horizontal flip (cx -> W - 1 - cx, labels
 and structure flipped) and colour jitter of ``images_aug`` only, as set in ``data.augment``.
 
 Side files (see :mod:`training.data.common`): the key of a sample is its target path without the

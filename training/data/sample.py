@@ -17,7 +17,7 @@ key                       shape, dtype        meaning
                                               ``images`` when augmentation is off
 ``K``                     [S,4,4] float32     pinhole intrinsics in pixels of scale s (fx, fy, cx, cy
                                               divided by 2**s), homogeneous 4x4; after a horizontal
-                                              flip cx -> W_s - cx
+                                              flip cx -> W_s - 1 - cx
 ``inv_K``                 [S,4,4] float32     inverse of ``K``
 ``gradient``              [1,H,W] float32     Sobel gradient magnitude of the target frame, grey
                                               (0..255 scale) blurred by a 5x5 Gaussian first

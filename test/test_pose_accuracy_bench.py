@@ -1,0 +1,55 @@
+"""bench/pose_accuracy.py end to end on a tiny generated sequence: the identity baseline and a checkpoint."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import pytest
+import torch
+
+from training.config import load_training_config
+from training.synthetic.generate import render_sequence, write_folder
+from training.trainer import Trainer
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _threads():
+    torch.set_num_threads(1)
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("pose_accuracy", REPO / "bench" / "pose_accuracy.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_pose_accuracy_scores_identity_and_a_checkpoint(tmp_path):
+    write_folder(render_sequence(41, 0, 12, 48, 64, "handheld"), tmp_path / "data" / "seq_0000")
+    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
+        f"train.output_dir={tmp_path / 'run'}", "validation=null", "train.max_steps=1", "train.progress_bar=false",
+        "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
+    ])
+    checkpoint = Trainer(config).fit().checkpoint
+    output = tmp_path / "pose.json"
+    assert _bench().main(["--data", str(tmp_path / "data"), "--stride", "3", "--checkpoint", str(checkpoint),
+                          "--output", str(output), "--alphas", "0", "0.5", "1", "1.5"]) == 0
+    report = json.loads(output.read_text())
+    assert report["data"]["pairs"] == 2 * report["data"]["samples"] == 12  # frames 3..8 of 12 with stride 3
+    identity = report["models"]["identity"]["final"]["all"]
+    assert identity["translation_cosine_mean"] == 0.0 and identity["translation_ratio_mean"] == 0.0
+    assert identity["rotation_error_fraction_median"] == pytest.approx(1.0)
+    assert identity["rotation_spread_ratio"] == 0.0
+    # With the true depth, the true pose explains the frames best along the identity -> truth path.
+    losses = report["path_loss"]
+    assert min(losses) == losses[2] and losses[0] > 1.5 * losses[2]
+    # (equal up to the auto-mask's tie-breaking noise of std 1e-5)
+    assert report["models"]["identity"]["photometric_at_prediction"] == pytest.approx(losses[0], rel=1e-3)
+    trained = report["models"][str(checkpoint)]
+    assert {"final", "initial", "photometric_at_prediction"} <= set(trained)
+    assert -1.0 <= trained["final"]["all"]["translation_cosine_mean"] <= 1.0
+    assert -1.0 <= report["identity_descent"]["pose6_cosine_mean"] <= 1.0
