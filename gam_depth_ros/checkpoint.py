@@ -17,6 +17,7 @@ Every failure raises :class:`CheckpointError` naming the file and the problem.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import math
@@ -46,6 +47,42 @@ _SAFETENSORS_DTYPE_BYTES = {
 
 class CheckpointError(ValueError):
     """A checkpoint cannot be used; the message names the file."""
+
+
+class CheckpointWriteError(CheckpointError):
+    """A checkpoint could not be written (``errno``: e.g. ``errno.ENOSPC``); any previous file is untouched."""
+
+    def __init__(self, message: str, errno_code: int | None = None) -> None:
+        super().__init__(message)
+        self.errno = errno_code
+
+
+class _RecordingWriter:
+    """A binary file for ``torch.save`` that keeps the ``OSError`` of a failed write.
+
+    torch turns a failed write into a ``RuntimeError`` without the cause ("unexpected pos ..."); the
+    recorded error says what happened (``ENOSPC``: no space left on device). Short writes are retried.
+    """
+
+    def __init__(self, stream) -> None:
+        self.stream, self.error = stream, None
+
+    def write(self, data) -> int:
+        view = memoryview(data).cast("B")
+        done = 0
+        try:
+            while done < len(view):
+                written = self.stream.write(view[done:])
+                if not written:
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+                done += written
+        except OSError as error:
+            self.error = error
+            raise
+        return done
+
+    def flush(self) -> None:
+        self.stream.flush()
 
 
 @dataclass
@@ -195,43 +232,65 @@ def save_checkpoint(
     training_config: dict[str, Any] | None = None,
     **extra: Any,
 ) -> Path:
-    """Write a checkpoint atomically: a crash mid-write leaves any previous file intact.
+    """Write a checkpoint atomically: a crash or a failed write leaves any previous file intact.
 
     ``.safetensors`` stores only the weights and configs; ``.pt`` also stores ``extra``.
+
+    Raises
+    ------
+    CheckpointWriteError
+        The file could not be written (a full disk, a quota, an I/O error); the temporary file is
+        removed and the message names the file and the cause.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp_name = ""
     try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import save_file
-
-            metadata = {
-                "format": CHECKPOINT_FORMAT,
-                "model_config": json.dumps(to_dict(model_config)),
-                "training_config": json.dumps(training_config),
-            }
-            tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
-            save_file(tensors, tmp_name, metadata=metadata)
-        else:
-            import torch
-
-            payload = {
-                "format": CHECKPOINT_FORMAT,
-                "model": state_dict,
-                "model_config": to_dict(model_config),
-                "training_config": training_config,
-                **extra,
-            }
-            torch.save(payload, tmp_name)
-        with open(tmp_name, "rb") as stream:
-            os.fsync(stream.fileno())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "wb", buffering=0) as stream:
+            writer = _RecordingWriter(stream)
+            try:
+                _serialize(writer, path.suffix, state_dict, model_config, training_config, extra)
+            except Exception as error:
+                if writer.error is None or writer.error is error:
+                    raise
+                raise writer.error from error  # torch's RuntimeError hides the cause
+            os.fsync(stream.fileno())  # delayed allocation: a full disk may only show here
         os.replace(tmp_name, path)
+    except OSError as error:
+        reason = error.strerror or str(error)
+        if error.errno == errno.ENOSPC:
+            reason = f"{reason} (the disk is full)"
+        raise CheckpointWriteError(f"{path}: cannot write the checkpoint: {reason}", error.errno) from error
     finally:
-        if os.path.exists(tmp_name):
+        if tmp_name and os.path.exists(tmp_name):
             os.unlink(tmp_name)
     return path
+
+
+def _serialize(stream: _RecordingWriter, suffix: str, state_dict: dict[str, Any], model_config: ModelConfig,
+               training_config: dict[str, Any] | None, extra: dict[str, Any]) -> None:
+    if suffix == ".safetensors":
+        from safetensors.torch import save
+
+        metadata = {
+            "format": CHECKPOINT_FORMAT,
+            "model_config": json.dumps(to_dict(model_config)),
+            "training_config": json.dumps(training_config),
+        }
+        tensors = {k: v.detach().contiguous() for k, v in state_dict.items()}
+        stream.write(save(tensors, metadata=metadata))
+    else:
+        import torch
+
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "model": state_dict,
+            "model_config": to_dict(model_config),
+            "training_config": training_config,
+            **extra,
+        }
+        torch.save(payload, stream)
 
 
 def build_model(checkpoint: Checkpoint):  # -> GamDepthNet (torch imported lazily)
