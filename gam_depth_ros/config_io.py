@@ -1,7 +1,9 @@
 """Typed configuration from YAML: dataclasses built from plain dicts, with strict checking.
 
 Unknown keys, wrong types and unreadable files are errors that name the file and the field, so a
-typo in a config never silently falls back to a default. YAML is read with ``safe_load`` only.
+typo in a config never silently falls back to a default. YAML is read with the safe loader only,
+from files of at most :data:`MAX_YAML_BYTES`, and aliases may add at most :data:`MAX_ALIAS_EXPANSION`
+nodes (an alias bomb, "billion laughs", is refused before it is built; so is a recursive alias).
 """
 
 from __future__ import annotations
@@ -16,22 +18,99 @@ import yaml
 
 T = TypeVar("T")
 
+#: Largest YAML file read (configs, parameter files, class maps and manifests are kilobytes).
+MAX_YAML_BYTES = 16 << 20
+#: Most nodes that aliases may add to a document when expanded (what the file does not spell out).
+MAX_ALIAS_EXPANSION = 100_000
+_SAFE_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
 
 class ConfigError(ValueError):
     """A configuration file or value is invalid; the message names where and why."""
 
 
-def load_yaml(path: str | Path) -> dict[str, Any]:
-    """Read a YAML mapping with ``safe_load``; an empty file gives an empty dict."""
+def read_text_limited(path: str | Path, max_bytes: int, what: str = "file") -> str:
+    """The UTF-8 text of ``path``, refusing files over ``max_bytes`` (read no further than that).
+
+    Raises
+    ------
+    ConfigError
+        The file is missing, unreadable, too large or not UTF-8; the message names it.
+    """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with open(path, "rb") as stream:
+            data = stream.read(max_bytes + 1)
     except OSError as error:
-        raise ConfigError(f"{path}: cannot read config: {error.strerror or error}") from error
+        raise ConfigError(f"{path}: cannot read {what}: {error.strerror or error}") from error
+    if len(data) > max_bytes:
+        raise ConfigError(f"{path}: {what} is larger than {max_bytes} bytes; refusing to read it")
     try:
-        data = yaml.safe_load(text)
+        return data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: {what} is not UTF-8 text: {error}") from error
+
+
+def parse_yaml(text: str, source: str = "YAML") -> Any:
+    """Parse one YAML document with the safe loader, refusing alias bombs and recursive aliases.
+
+    Raises
+    ------
+    ConfigError
+        Invalid YAML, a recursive alias, or aliases that would add more than
+        :data:`MAX_ALIAS_EXPANSION` nodes; the message starts with ``source``.
+    """
+    loader = _SAFE_LOADER(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        _check_alias_expansion(node, source)
+        return loader.construct_document(node)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: invalid YAML: {error}") from error
+        raise ConfigError(f"{source}: invalid YAML: {error}") from error
+    finally:
+        loader.dispose()
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    if isinstance(node, yaml.MappingNode):
+        return [child for pair in node.value for child in pair]
+    return []
+
+
+def _check_alias_expansion(root: yaml.Node, source: str) -> None:
+    """Count the nodes of ``root`` with every alias expanded, without expanding (memoised, iterative)."""
+    expanded: dict[int, int] = {}  # id(node) -> size of its subtree with aliases expanded
+    on_path: set[int] = set()
+    stack = [(root, False)]
+    while stack:
+        node, done = stack.pop()
+        key = id(node)
+        if done:
+            on_path.discard(key)
+            expanded[key] = 1 + sum(expanded[id(child)] for child in _children(node))
+            if expanded[key] - len(expanded) > MAX_ALIAS_EXPANSION:
+                raise ConfigError(f"{source}: YAML aliases expand to more than {MAX_ALIAS_EXPANSION} extra "
+                                  f"nodes (an alias bomb?); refusing it")
+            continue
+        if key in expanded:
+            continue
+        on_path.add(key)
+        stack.append((node, True))
+        for child in _children(node):
+            if id(child) in on_path:
+                raise ConfigError(f"{source}: recursive YAML alias (a node contains itself); refusing it")
+            if id(child) not in expanded:
+                stack.append((child, False))
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Read a YAML mapping (see :func:`parse_yaml`); an empty file gives an empty dict."""
+    path = Path(path)
+    data = parse_yaml(read_text_limited(path, MAX_YAML_BYTES, "config"), str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

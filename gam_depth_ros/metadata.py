@@ -13,8 +13,15 @@ from pathlib import Path
 from typing import Any
 
 from gam_depth_ros.classes import NYU40_CLASS_NAMES, NYU40_PALETTE
+from gam_depth_ros.config_io import ConfigError, from_dict, read_text_limited
 
 METADATA_FORMAT = "gam_depth_ros.model/1"
+#: Largest metadata file read (an export writes a few kilobytes, the training config included).
+MAX_METADATA_BYTES = 1 << 20
+#: Deepest JSON nesting accepted (the training config inside is 3-4 levels deep).
+MAX_METADATA_DEPTH = 16
+#: Largest network input side accepted, in pixels.
+MAX_INPUT_SIDE = 8192
 
 
 class MetadataError(ValueError):
@@ -67,27 +74,50 @@ def write_metadata(model_path: str | Path, metadata: ModelMetadata) -> Path:
 
 
 def read_metadata(model_path: str | Path) -> ModelMetadata:
-    """Read and validate the metadata beside ``model_path``."""
+    """Read and validate the metadata beside ``model_path``.
+
+    A file over :data:`MAX_METADATA_BYTES`, JSON nested deeper than :data:`MAX_METADATA_DEPTH`,
+    a field of the wrong type or out of range raise :class:`MetadataError` naming the file.
+    Unknown keys are ignored (metadata written by a newer exporter).
+    """
     path = metadata_path(model_path)
+    if not path.exists():
+        raise MetadataError(f"{path}: model metadata not found (expected beside {Path(model_path).name})")
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError as error:
-        raise MetadataError(f"{path}: model metadata not found (expected beside {Path(model_path).name})") from error
-    except (OSError, json.JSONDecodeError) as error:
+        data = json.loads(read_text_limited(path, MAX_METADATA_BYTES, "model metadata"))
+    except ConfigError as error:
+        raise MetadataError(str(error)) from error
+    except RecursionError as error:
+        raise MetadataError(f"{path}: model metadata is nested too deeply") from error
+    except json.JSONDecodeError as error:
         raise MetadataError(f"{path}: cannot read model metadata: {error}") from error
     if not isinstance(data, dict) or data.get("format") != METADATA_FORMAT:
         raise MetadataError(f"{path}: not gam_depth_ros model metadata (format != {METADATA_FORMAT!r})")
+    if json_depth(data) > MAX_METADATA_DEPTH:
+        raise MetadataError(f"{path}: model metadata is nested deeper than {MAX_METADATA_DEPTH} levels")
     known = set(ModelMetadata.__dataclass_fields__)
-    data = {k: v for k, v in data.items() if k in known}
-    try:
-        data["input_range"] = tuple(data.get("input_range", (0.0, 1.0)))
-        data["class_names"] = tuple(data.get("class_names", NYU40_CLASS_NAMES))
-        data["palette"] = tuple(tuple(int(c) for c in rgb) for rgb in data.get("palette", NYU40_PALETTE))
-        metadata = ModelMetadata(**data)
-    except (TypeError, ValueError) as error:
-        raise MetadataError(f"{path}: invalid model metadata: {error}") from error
+    try:  # types checked field by field (a string height, a bool depth, a palette of strings are errors)
+        metadata = from_dict(ModelMetadata, {k: v for k, v in data.items() if k in known}, str(path))
+    except ConfigError as error:
+        raise MetadataError(f"{error} (invalid model metadata)") from error
     if not 0 < metadata.min_depth < metadata.max_depth or metadata.depth_scale <= 0:
         raise MetadataError(f"{path}: invalid depth range or scale")
+    if not (0 < metadata.input_height <= MAX_INPUT_SIDE and 0 < metadata.input_width <= MAX_INPUT_SIDE):
+        raise MetadataError(f"{path}: input size {metadata.input_height}x{metadata.input_width} outside "
+                            f"1..{MAX_INPUT_SIDE} pixels")
     if len(metadata.palette) != metadata.num_classes or not 0 < metadata.num_classes <= 255:
         raise MetadataError(f"{path}: palette and class names disagree")
+    if any(not 0 <= c <= 255 for rgb in metadata.palette for c in rgb):
+        raise MetadataError(f"{path}: palette colours must be 0..255")
     return metadata
+
+
+def json_depth(value: Any) -> int:
+    """Nesting depth of parsed JSON (a scalar is 0, ``[]`` and ``{}`` are 1), computed without recursion."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, depth)
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return deepest

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gam_depth_ros.onnx_files import check_external_data
+
 #: Initializers with fewer elements stay float32 (biases, BN-folded shifts: no size to gain).
 MIN_ELEMENTS = 1024
 
@@ -28,6 +30,7 @@ def store_weights_as_float16(path: str | Path, min_elements: int = MIN_ELEMENTS)
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
+    check_external_data(path)  # before onnx.load opens any file the model names
     model = onnx.load(str(path))
     graph = model.graph
     kept, casts, converted = [], [], 0

@@ -21,10 +21,18 @@ a half-written checkpoint under a final name) and holds:
 
 Everything is tensors, numbers, strings, lists and dicts, so it loads with ``weights_only=True``.
 The same config is written as ``step_<step>.yaml`` next to it (before the checkpoint itself).
+
+Storage faults: a write that fails (a full disk: ``ENOSPC``) raises :class:`CheckpointStorageError`
+(the trainer stops with it) and leaves every earlier checkpoint as it was (older ones are pruned
+only after a new one is complete). :func:`resume_latest` skips a newest checkpoint that cannot be
+read (truncated, corrupt, not a training checkpoint), renames it ``*.pt.corrupt`` with a warning and
+resumes from the previous one.
 """
 
 from __future__ import annotations
 
+import logging
+import os
 import random
 import re
 from collections import Counter
@@ -35,11 +43,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from gam_depth_ros.checkpoint import load_checkpoint, save_checkpoint
+from gam_depth_ros.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import TrainingConfig, config_to_dict, save_training_config
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"step_(\d+)\.pt")
+#: What a training checkpoint holds besides the network and configs (see the module docstring).
+TRAINING_KEYS = ("pose", "optimizer", "scheduler", "rng", "epoch", "epoch_step", "step")
+LOG = logging.getLogger("training")
+
+
+class CheckpointStorageError(RuntimeError):
+    """A checkpoint could not be written; training stops, the checkpoints written before are intact."""
 
 
 @dataclass
@@ -61,9 +76,15 @@ def checkpoint_path(output_dir: str | Path, step: int) -> Path:
 
 def latest_checkpoint(output_dir: str | Path) -> Path | None:
     """The checkpoint with the highest step in ``output_dir``, or None."""
+    found = checkpoints_newest_first(output_dir)
+    return found[0] if found else None
+
+
+def checkpoints_newest_first(output_dir: str | Path) -> list[Path]:
+    """Every ``step_*.pt`` in ``output_dir``'s checkpoint folder, highest step first."""
     folder = Path(output_dir) / CHECKPOINT_DIR
     found = [(int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.fullmatch(p.name))]
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
 
 
 def capture_rng_state() -> dict[str, Any]:
@@ -101,18 +122,28 @@ def save_training_checkpoint(
     ``model`` is the unwrapped :class:`training.model.SelfSupervisedModel`.
     """
     path = checkpoint_path(output_dir, step)
-    save_training_config(config, path.with_suffix(".yaml"))
+    config_path, existed = path.with_suffix(".yaml"), path.exists()
     scheduler_state = dict(scheduler.state_dict())
     scheduler_state["milestones"] = {int(k): int(v) for k, v in scheduler_state.get("milestones", {}).items()}
-    save_checkpoint(
-        path, model.depth_net.state_dict(), config.model, config_to_dict(config),
-        pose=model.pose_net.state_dict(),
-        optimizer=optimizer.state_dict(),
-        scheduler=scheduler_state,
-        grad_scaler=grad_scaler.state_dict() if grad_scaler is not None and grad_scaler.is_enabled() else {},
-        epoch=epoch, epoch_step=epoch_step, step=step, nan_steps=nan_steps,
-        rng=capture_rng_state(),
-    )
+    try:
+        save_training_config(config, config_path)
+        save_checkpoint(
+            path, model.depth_net.state_dict(), config.model, config_to_dict(config),
+            pose=model.pose_net.state_dict(),
+            optimizer=optimizer.state_dict(),
+            scheduler=scheduler_state,
+            grad_scaler=grad_scaler.state_dict() if grad_scaler is not None and grad_scaler.is_enabled() else {},
+            epoch=epoch, epoch_step=epoch_step, step=step, nan_steps=nan_steps,
+            rng=capture_rng_state(),
+        )
+    except (OSError, CheckpointError) as error:  # CheckpointWriteError; OSError from the YAML beside it
+        if not existed:
+            config_path.unlink(missing_ok=True)
+        cause = str(error) if isinstance(error, CheckpointError) else f"{config_path}: {error.strerror or error}"
+        newest = latest_checkpoint(output_dir)
+        raise CheckpointStorageError(
+            f"step {step}: {cause}. Training stopped; the checkpoints written before are intact (newest: "
+            f"{newest or 'none'}). Free space in {path.parent}, then continue with --resume.") from error
     if keep > 0:
         _prune(Path(output_dir) / CHECKPOINT_DIR, keep)
     return path
@@ -120,8 +151,25 @@ def save_training_checkpoint(
 
 def load_training_checkpoint(path: str | Path, model, optimizer=None, scheduler=None, grad_scaler=None,
                              restore_rng: bool = True) -> ResumeState:
-    """Load weights (and, when given, optimiser, scheduler, scaler and RNG states) from ``path``."""
+    """Load weights (and, when given, optimiser, scheduler, scaler and RNG states) from ``path``.
+
+    Raises
+    ------
+    gam_depth_ros.checkpoint.CheckpointError
+        The file cannot be read or is not a training checkpoint (checked before anything is loaded).
+    """
+    return _restore(_read_training_checkpoint(path), model, optimizer, scheduler, grad_scaler, restore_rng)
+
+
+def _read_training_checkpoint(path: str | Path) -> Checkpoint:
     checkpoint = load_checkpoint(path)
+    missing = [key for key in TRAINING_KEYS if key not in checkpoint.extra]
+    if missing:
+        raise CheckpointError(f"{path}: not a training checkpoint (no {', '.join(missing)})")
+    return checkpoint
+
+
+def _restore(checkpoint: Checkpoint, model, optimizer, scheduler, grad_scaler, restore_rng: bool) -> ResumeState:
     extra = checkpoint.extra
     model.depth_net.load_state_dict(checkpoint.state_dict)
     model.pose_net.load_state_dict(extra["pose"])
@@ -135,8 +183,42 @@ def load_training_checkpoint(path: str | Path, model, optimizer=None, scheduler=
         grad_scaler.load_state_dict(extra["grad_scaler"])
     if restore_rng:
         restore_rng_state(extra["rng"])
-    return ResumeState(Path(path), int(extra["epoch"]), int(extra["epoch_step"]), int(extra["step"]),
+    return ResumeState(checkpoint.path, int(extra["epoch"]), int(extra["epoch_step"]), int(extra["step"]),
                        int(extra.get("nan_steps", 0)), checkpoint.training_config)
+
+
+def resume_latest(output_dir: str | Path, model, optimizer=None, scheduler=None, grad_scaler=None) -> ResumeState:
+    """Resume from the newest readable checkpoint in ``output_dir``.
+
+    A newer checkpoint that cannot be read (truncated, corrupt, not a training checkpoint) is renamed
+    ``<name>.corrupt`` (kept for inspection, no longer picked or pruned) with a warning, and the
+    previous one is tried. Weights that do not fit the run's networks are not a reason to fall back
+    (older checkpoints would not fit either): that error is raised.
+
+    Raises
+    ------
+    FileNotFoundError
+        No checkpoint at all.
+    gam_depth_ros.checkpoint.CheckpointError
+        None could be read; the message lists each file and why.
+    """
+    candidates = checkpoints_newest_first(output_dir)
+    if not candidates:
+        raise FileNotFoundError(f"--resume: no checkpoint in {Path(output_dir) / CHECKPOINT_DIR}")
+    failures = []
+    for path in candidates:
+        try:
+            checkpoint = _read_training_checkpoint(path)
+        except CheckpointError as error:
+            aside = path.with_name(path.name + ".corrupt")
+            os.replace(path, aside)
+            LOG.warning("--resume: cannot read %s (%s); renamed it to %s and trying the previous checkpoint",
+                        path, str(error).removeprefix(f"{path}: "), aside.name)
+            failures.append(str(error))
+            continue
+        return _restore(checkpoint, model, optimizer, scheduler, grad_scaler, True)
+    raise CheckpointError(f"--resume: no checkpoint in {Path(output_dir) / CHECKPOINT_DIR} can be read: "
+                          + "; ".join(failures))
 
 
 def init_from_checkpoint(model, path: str | Path) -> None:

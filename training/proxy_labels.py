@@ -35,11 +35,12 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import yaml
 from PIL import Image
 
 from gam_depth_ros.classes import NUM_CLASSES, NYU40_CLASS_NAMES, VOID_LABEL
+from gam_depth_ros.config_io import MAX_YAML_BYTES, ConfigError, parse_yaml, read_text_limited
 from gam_depth_ros.inference.preprocessing import resize_rgb
+from gam_depth_ros.onnx_files import UnsafeModelError, check_external_data
 from training.data.common import DataError, FrameDataset, resize_nearest
 
 LOG = logging.getLogger("training.proxy_labels")
@@ -62,9 +63,9 @@ class ClassMap:
         """Read the YAML format of the module docstring; errors name the file and the entry."""
         path = Path(path)
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise DataError(f"{path}: cannot read class map: {error}") from error
+            data = parse_yaml(read_text_limited(path, MAX_YAML_BYTES, "class map"), str(path)) or {}
+        except ConfigError as error:
+            raise DataError(f"cannot read class map: {error}") from error
         if not isinstance(data, dict) or set(data) - {"default", "classes"}:
             raise DataError(f"{path}: expected a mapping with 'default' and 'classes'")
         default = str(data.get("default", "void"))
@@ -123,6 +124,10 @@ class OnnxSegmenter:
         path = Path(path)
         if not path.is_file():
             raise DataError(f"{path}: segmentation model does not exist")
+        try:  # before ONNX Runtime opens any file the model names
+            check_external_data(path)
+        except UnsafeModelError as error:
+            raise DataError(str(error)) from error
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(0, int(threads))
         try:

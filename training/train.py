@@ -3,7 +3,11 @@
 Single process on CUDA (with AMP) when available, else CPU. Several GPUs or nodes:
 ``torchrun --nproc_per_node 4 -m training.train --config config/train_nyu.yaml`` (DDP; gloo on CPU).
 ``--resume`` continues from the newest checkpoint in the run's ``output_dir`` (or from PATH) with
-the optimiser, scheduler, counters and random generators restored.
+the optimiser, scheduler, counters and random generators restored; a newest checkpoint that cannot
+be read is set aside (``*.pt.corrupt``) with a warning and the previous one is used.
+
+Exit status: 0 done; 2 config, data or checkpoint error; 3 too many non-finite losses; 4 a
+checkpoint could not be written (disk full: the earlier checkpoints are intact, ``--resume`` later).
 """
 
 from __future__ import annotations
@@ -12,7 +16,9 @@ import argparse
 import logging
 import sys
 
+from gam_depth_ros.checkpoint import CheckpointError
 from gam_depth_ros.config_io import ConfigError
+from training.checkpointing import CheckpointStorageError
 from training.config import load_training_config
 from training.data.common import DataError
 from training.distributed import init_distributed, shutdown_distributed
@@ -48,9 +54,12 @@ def main(argv: list[str] | None = None) -> int:
     except NonFiniteLossError as error:
         LOG.error("%s", error)
         return 3
-    except DataError as error:
+    except (DataError, CheckpointError, FileNotFoundError) as error:
         LOG.error("%s", error)
         return 2
+    except CheckpointStorageError as error:
+        LOG.error("%s", error)
+        return 4
     finally:
         shutdown_distributed()
     LOG.info("done: epoch %d, step %d, %d non-finite batches skipped, last checkpoint %s",

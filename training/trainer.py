@@ -21,8 +21,8 @@ from torch.utils.data import DataLoader, Dataset
 from training import losses
 from training.checkpointing import (
     init_from_checkpoint,
-    latest_checkpoint,
     load_training_checkpoint,
+    resume_latest,
     save_training_checkpoint,
 )
 from training.config import DataConfig, TrainingConfig, save_training_config
@@ -249,10 +249,12 @@ class Trainer:
         return path
 
     def _resume(self, resume: str) -> None:
-        path = latest_checkpoint(self.config.train.output_dir) if resume == "last" else Path(resume)
-        if path is None:
-            raise FileNotFoundError(f"--resume: no checkpoint in {self.config.train.output_dir}/checkpoints")
-        state = load_training_checkpoint(path, self.model, self.optimizer, self.scheduler, self.scaler)
+        if resume == "last":  # the newest readable one: a corrupt newest checkpoint is skipped with a warning
+            state = resume_latest(self.config.train.output_dir, self.model, self.optimizer, self.scheduler,
+                                  self.scaler)
+        else:
+            state = load_training_checkpoint(Path(resume), self.model, self.optimizer, self.scheduler, self.scaler)
+        path = state.path
         if self.info.rank > 0:  # the checkpoint holds rank 0's generators; other ranks derive theirs
             _seed_all(self.config.train.seed + 1_000_003 * self.info.rank + state.step)
         self.epoch, self.epoch_step, self.step = state.epoch, state.epoch_step, state.step

@@ -18,7 +18,9 @@ import argparse
 import logging
 import math
 import re
+import signal
 import sys
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -96,7 +98,10 @@ def evaluate(args: argparse.Namespace) -> dict:
                           "camera_pitch_deg": args.camera_pitch_deg, "publish_without_scale": False}
         live = run_live(bag, args.model, depth_scale, args.rate, args.params_file, overrides, bool(args.record))
         outputs, recorded, latency = live.outputs, live.recorded, live.latency_ms
+        if not live.complete:
+            bag.complete, bag.reason = False, "; ".join(filter(None, [bag.reason, live.reason]))
         timing = {"sent": live.sent, "processed": live.processed, "dropped": live.dropped,
+                  "frames_in_bag": len(bag.frames),
                   "throughput_fps": live.processed / live.duration_s if live.duration_s else 0.0,
                   "latency_ms": latency_stats(live.latency_ms)}
     frames = {f.stamp_ns: f for f in bag.frames}
@@ -168,9 +173,15 @@ def _frame_id(bag) -> str:
     return str(info.header.frame_id) if info is not None else "camera"
 
 
+def _exit_on_sigterm(signum, frame) -> None:
+    raise SystemExit(128 + signum)  # unwinds through the finally blocks: the live node is stopped
+
+
 def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         report = evaluate(args)
     except BagError as error:

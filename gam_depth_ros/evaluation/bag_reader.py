@@ -21,6 +21,9 @@ from gam_depth_ros.evaluation.bag_recovery import RecoveryStop, recover_messages
 from gam_depth_ros.image_codec import ImageDecodeError, depth_msg_to_metres, header_stamp_ns, image_msg_to_rgb_any
 
 IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
+#: The message types each role's topic may carry.
+ROLE_TYPES = {"image": IMAGE_TYPES, "camera_info": ("sensor_msgs/msg/CameraInfo",),
+              "depth": ("sensor_msgs/msg/Image",), "labels": ("sensor_msgs/msg/Image",)}
 
 
 class BagError(ValueError):
@@ -66,9 +69,12 @@ class _Source:
         from rosbags.highlevel import AnyReader
 
         self.path, self.recovered = path, ""
+        self.types: dict[str, set[str]] = {}  # topic -> every message type its connections declare
         try:
             with AnyReader([path], default_typestore=_typestore()) as reader:
                 self.topics = {c.topic: c.msgtype for c in reader.connections}
+                for connection in reader.connections:
+                    self.types.setdefault(connection.topic, set()).add(connection.msgtype)
         except Exception as error:  # rosbags raises many types for missing, truncated or foreign files
             if storage_file(path) is None:
                 raise BagError(f"{path}: cannot open the bag ({error})") from error
@@ -77,6 +83,7 @@ class _Source:
             try:
                 for topic, msgtype, _, _ in recover_messages(path):
                     self.topics.setdefault(topic, msgtype)
+                    self.types.setdefault(topic, set()).add(msgtype)
             except RecoveryStop:
                 pass
             if not self.topics:
@@ -137,11 +144,11 @@ def read_bag(path: str | Path, image_topic: str, camera_info_topic: str = "", de
     for role, topic in wanted.items():
         if topic and topic not in topics:
             raise BagError(f"{path}: no topic {topic!r} ({role}); the bag has: {listing}")
-    if topics[image_topic] not in IMAGE_TYPES:
-        raise BagError(f"{path}: {image_topic} is {topics[image_topic]}, expected Image or CompressedImage")
-    for role in ("depth", "labels"):
-        if wanted[role] and topics[wanted[role]] != "sensor_msgs/msg/Image":
-            raise BagError(f"{path}: {wanted[role]} ({role}) is {topics[wanted[role]]}, expected sensor_msgs/msg/Image")
+    for role, topic in wanted.items():
+        declared = sorted(source.types.get(topic, {topics.get(topic, "")})) if topic else []
+        if declared and (len(declared) > 1 or declared[0] not in ROLE_TYPES[role]):
+            raise BagError(f"{path}: {topic} ({role}) carries {' and '.join(declared)}, expected "
+                           f"{' or '.join(ROLE_TYPES[role])}" + (" only" if len(declared) > 1 else ""))
 
     store = _typestore()
     result = BagFrames([], topics[image_topic], topics=topics, complete=not source.recovered, reason=source.recovered)
@@ -152,7 +159,12 @@ def read_bag(path: str | Path, image_topic: str, camera_info_topic: str = "", de
             role = roles[topic]
             if role == "image" and max_frames and len(result.frames) >= max_frames:
                 continue
-            msg = store.deserialize_cdr(raw, msgtype)
+            try:  # a message that is not what its connection declares (hostile or mislabelled bag)
+                msg = store.deserialize_cdr(raw, msgtype)
+            except Exception as error:  # rosbags raises SerdeError, struct.error, IndexError ...
+                result.skipped.append(f"{topic} @ {timestamp}: not a valid {msgtype} message "
+                                      f"({type(error).__name__}: {error})")
+                continue
             stamp = header_stamp_ns(msg, timestamp)
             try:
                 if role == "image":

@@ -9,11 +9,19 @@ either processed (an output arrived) or dropped by the node's latest-frame slot.
 
 Both processes get the package's Fast DDS shared-memory profile (unless the environment already
 names one) and discovery limited to this machine.
+
+If the node exits during the replay (a crash, the OOM killer), the replay stops there and the
+result is marked incomplete (``complete = False``, ``reason`` with the exit code and the log): the
+frames answered so far are still scored. The node never outlives the evaluation: it is stopped in
+a ``finally`` (SIGINT, then SIGKILL after 10 s), and on Linux it is started with a parent-death
+signal, so even a SIGKILLed evaluation takes its node with it.
 """
 
 from __future__ import annotations
 
+import ctypes
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -49,6 +57,8 @@ class LiveResult:
     duration_s: float
     node_log: str
     recorded: list[tuple[str, str, int, bytes]] = field(default_factory=list)  # (topic, type, stamp, raw)
+    complete: bool = True  # False: the node exited before the replay ended
+    reason: str = ""  # why it is incomplete
 
 
 def shm_profile() -> Path | None:
@@ -86,9 +96,16 @@ def start_node(model: Path, namespace: str, params_file: Path | None, overrides:
         command += ["--params-file", str(params_file)]
     command += ["--params-file", str(params), "-r", f"__ns:={namespace}"]
     log = open(folder / "node.log", "wb")  # noqa: SIM115 - closed after the process ends
-    process = subprocess.Popen(command, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT)
+    process = subprocess.Popen(command, env=os.environ | env, stdout=log, stderr=subprocess.STDOUT,
+                               preexec_fn=_die_with_parent if sys.platform == "linux" else None)
     process.log_file = log  # type: ignore[attr-defined]
     return process
+
+
+def _die_with_parent() -> None:
+    """In the node's process before exec: SIGTERM it when the evaluation (its parent) dies, however."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def stop_node(process: subprocess.Popen) -> None:
@@ -130,6 +147,7 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
     context = rclpy.Context()  # its own context: callers may run rclpy themselves
     rclpy.init(context=context)
     node = rclpy.create_node(f"bag_eval_{os.getpid()}", namespace=namespace, context=context)
+    exited_early = None
     try:
         reliable = QoSProfile(depth=1000, reliability=ReliabilityPolicy.RELIABLE)
         image_pub = node.create_publisher(CompressedImage if compressed else Image,
@@ -173,7 +191,10 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
         info_index = 0
         for i, frame in enumerate(bag.frames):
             due = start_wall + (frame.stamp_ns - start_stamp) / 1e9 / rate
-            time.sleep(max(0.0, due - time.monotonic()))
+            while time.monotonic() < due and process.poll() is None:
+                time.sleep(min(0.05, max(0.0, due - time.monotonic())))
+            if process.poll() is not None:  # the node died: stop, score what came back
+                break
             while info_index < len(infos) and infos[info_index][0] <= frame.stamp_ns:
                 info_pub.publish(infos[info_index][1])
                 info_index += 1
@@ -182,12 +203,13 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
             if (i + 1) % 10 == 0 or i + 1 == len(bag.frames):
                 progress(i + 1, len(bag.frames), "live replay")
         drain_until = time.monotonic() + drain_timeout
-        while time.monotonic() < drain_until:
+        while time.monotonic() < drain_until and process.poll() is None:
             with lock:
                 if len(received["depth"]) >= len(sent_at):
                     break
             time.sleep(0.05)
         time.sleep(0.2)  # the other outputs of the last frame
+        exited_early = process.poll()  # not None: the node ended on its own, before being stopped
         with lock:  # first publish -> last depth received (not the drain wait after a dropped last frame)
             arrivals = [arrival for arrival, _ in received["depth"].values()]
         duration = (max(arrivals) if arrivals else time.monotonic()) - start_wall
@@ -197,6 +219,12 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
         node.destroy_node()
         rclpy.shutdown(context=context)
         stop_node(process)
+    complete, reason = True, ""
+    if exited_early is not None:
+        complete = False
+        tail = (folder / "node.log").read_text(errors="replace").strip().splitlines()[-3:]
+        reason = (f"depth_node exited with code {process.returncode} after {len(sent_at)} of {len(bag.frames)} "
+                  f"frames were sent; log: {folder / 'node.log'}" + (f" ({' | '.join(tail)})" if tail else ""))
     outputs, latency = [], []
     for stamp, sent in sent_at.items():
         if stamp not in received["depth"]:
@@ -211,4 +239,4 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
     recorded = [(f"/gam_depth/{topic}", OUTPUT_TOPICS[topic], stamp, raw)
                 for topic, items in received.items() for stamp, (_, raw) in items.items()] if record else []
     return LiveResult(outputs, len(sent_at), len(outputs), len(sent_at) - len(outputs), latency, duration,
-                      (folder / "node.log").read_text(errors="replace"), recorded)
+                      (folder / "node.log").read_text(errors="replace"), recorded, complete, reason)

@@ -32,7 +32,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from gam_depth_ros.metadata import METADATA_FORMAT, ModelMetadata
+from gam_depth_ros.config_io import ConfigError, read_text_limited
+from gam_depth_ros.metadata import MAX_METADATA_BYTES, METADATA_FORMAT, ModelMetadata
 
 ENGINE_METADATA_FORMAT = "gam_depth_ros.trt_engine/1"
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -185,12 +186,12 @@ def read_record(engine: str | Path) -> EngineRecord:
         When it is unreadable, of another format, or misses fields.
     """
     path = record_path(engine)
+    if not path.exists():
+        raise FileNotFoundError(path)
     try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise EngineCacheError(f"{path}: cannot read engine metadata: {error}") from error
+        data = json.loads(read_text_limited(path, MAX_METADATA_BYTES, "engine metadata"))
+    except (ConfigError, RecursionError, json.JSONDecodeError) as error:
+        raise EngineCacheError(f"{path}: cannot read engine metadata: {str(error) or 'nested too deeply'}") from error
     if not isinstance(data, dict) or data.get("format") != ENGINE_METADATA_FORMAT:
         raise EngineCacheError(f"{path}: not gam_depth_ros engine metadata (format != {ENGINE_METADATA_FORMAT!r})")
     try:

@@ -27,6 +27,7 @@ import numpy as np
 from gam_depth_ros.inference.base import InferenceBackend, ModelLoadError
 from gam_depth_ros.inference.engine_cache import writable_dir
 from gam_depth_ros.metadata import MetadataError, read_metadata
+from gam_depth_ros.onnx_files import UnsafeModelError, check_external_data
 
 #: Preferred execution providers, fastest first; only those available are requested.
 PROVIDER_PREFERENCE = ("TensorrtExecutionProvider", "CUDAExecutionProvider", "CPUExecutionProvider")
@@ -122,6 +123,10 @@ class OnnxRuntimeBackend(InferenceBackend):
         try:
             metadata = read_metadata(model_path)
         except MetadataError as error:
+            raise ModelLoadError(str(error)) from error
+        try:  # before ONNX Runtime opens any file the model names
+            check_external_data(model_path)
+        except UnsafeModelError as error:
             raise ModelLoadError(str(error)) from error
         options = ort.SessionOptions()
         options.intra_op_num_threads = max(0, int(threads))

@@ -56,6 +56,7 @@ from gam_depth_ros.inference.layer_precision import (
     select_fp32_layers,
 )
 from gam_depth_ros.metadata import MetadataError, read_metadata
+from gam_depth_ros.onnx_files import UnsafeModelError, check_external_data
 
 if TYPE_CHECKING:
     import tensorrt as trt
@@ -142,6 +143,10 @@ def _parse(
     """Parse the ONNX into a new network; the parser owns the weights, so keep it while building."""
     import tensorrt as trt
 
+    try:  # before TensorRT's parser opens any file the model names
+        check_external_data(onnx_path)
+    except UnsafeModelError as error:
+        raise EngineBuildError(str(error)) from error
     network = builder.create_network(0)
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):

@@ -44,9 +44,9 @@ from typing import Any
 
 import numpy as np
 import torch
-import yaml
 from torch.utils.data import ConcatDataset, Dataset
 
+from gam_depth_ros.config_io import MAX_YAML_BYTES, ConfigError, parse_yaml, read_text_limited
 from training.config import AugmentConfig
 from training.data.common import (
     IMAGE_SUFFIXES,
@@ -77,9 +77,9 @@ POSES_FILE = "poses.txt"
 def read_intrinsics(path: Path) -> dict[str, Any]:
     """Read and check ``intrinsics.yaml`` (see the module docstring)."""
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as error:
-        raise DataError(f"{path}: cannot read intrinsics: {error}") from error
+        data = parse_yaml(read_text_limited(path, MAX_YAML_BYTES, "intrinsics"), str(path))
+    except ConfigError as error:
+        raise DataError(f"cannot read intrinsics: {error}") from error
     if not isinstance(data, dict):
         raise DataError(f"{path}: expected a mapping with fx, fy, cx, cy, width, height")
     unknown = sorted(set(data) - INTRINSICS_KEYS)

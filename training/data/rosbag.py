@@ -49,6 +49,7 @@ import numpy as np
 import yaml
 from PIL import Image
 
+from gam_depth_ros.config_io import MAX_YAML_BYTES, ConfigError, parse_yaml, read_text_limited
 from gam_depth_ros.image_codec import ImageDecodeError, depth_msg_to_metres, header_stamp_ns, image_msg_to_rgb_any
 from training.data.bag_poses import body_from_camera, read_pose_topic, read_static_transforms
 from training.data.common import DataError, check_options, resize_nearest
@@ -250,8 +251,8 @@ def extract_bag(bag: str | Path, options: dict[str, Any], cache_dir: str | Path 
 
 def _manifest_matches(cache: Path, manifest: dict[str, Any]) -> bool:
     try:
-        stored = yaml.safe_load((cache / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError):
+        stored = parse_yaml(read_text_limited(cache / MANIFEST, MAX_YAML_BYTES, "manifest"), str(cache / MANIFEST))
+    except ConfigError:
         return False
     return isinstance(stored, dict) and all(
         yaml.safe_load(yaml.safe_dump(manifest[k])) == stored.get(k) for k in ("bag", "files", "settings"))
