@@ -24,7 +24,8 @@ OLDEST_MODEL := build/test-oldest/small_model
 OLDEST_TESTS := test/test_processing.py test/test_node_modules.py test/test_backends.py test/test_floor_scale.py \
 	test/test_floor_scale_demo.py test/test_demo_model.py test/test_bag_eval.py test/test_bag_eval_floor.py \
 	test/test_node.py test/test_node_faults.py test/test_node_floor_scale.py test/test_node_fuzz.py \
-	test/test_node_overload.py test/test_synthetic_generator.py test/test_launch_file.py test/test_demo.py
+	test/test_node_overload.py test/test_synthetic_generator.py test/test_launch_file.py test/test_demo.py \
+	test/test_hostile_files.py
 
 .PHONY: venv venv-oldest demo test test-oldest lint bench-inference clean
 
