@@ -71,13 +71,17 @@ class NodeParams:
         "input", "Resolution of all image outputs: the input image's or the network's.", OUTPUT_RESOLUTIONS
     )
     use_compressed: bool = _param(False, "Subscribe to image/compressed (JPEG/PNG) instead of image.")
-    publish_depth: bool = _param(True, "Publish depth (32FC1, metres, NaN where invalid).")
-    publish_depth_camera_info: bool = _param(True, "Publish depth/camera_info (needs camera_info in).")
-    publish_depth_colorized: bool = _param(True, "Publish depth/colorized (rgb8).")
-    publish_semantic: bool = _param(True, "Publish semantic (mono8 class ids).")
-    publish_semantic_colorized: bool = _param(True, "Publish semantic/colorized (rgb8 class palette).")
+    publish_depth: bool = _param(True, "Publish depth/image (32FC1, metres, NaN where invalid).")
+    publish_camera_info: bool = _param(
+        True,
+        "Publish <ns>/camera_info beside every published image (depth, depth/colorized, semantic, "
+        "semantic/colorized): the rectified intrinsics of that image (needs camera_info in).",
+    )
+    publish_depth_colorized: bool = _param(True, "Publish depth/colorized/image (rgb8).")
+    publish_semantic: bool = _param(True, "Publish semantic/image (mono8 class ids).")
+    publish_semantic_colorized: bool = _param(True, "Publish semantic/colorized/image (rgb8 class palette).")
     publish_points: bool = _param(True, "Publish points (PointCloud2; needs camera_info in).")
-    colormap: str = _param("turbo", "Colormap of depth/colorized.", COLORMAPS)
+    colormap: str = _param("turbo", "Colormap of depth/colorized/image.", COLORMAPS)
     colorize_min_depth: float = _param(
         0.0,
         "Depth (m) at the low end of the colormap; 0: the model's minimum depth times depth_scale.",

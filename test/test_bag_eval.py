@@ -66,9 +66,10 @@ def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequen
     assert "semantic" in report["summary"] and (tmp_path / "out" / "report.md").read_text().startswith("# Bag")
     recorded = bag_topics(tmp_path / "rec")
     assert recorded[TOPICS["image"]] == "sensor_msgs/msg/Image"
-    assert recorded["/gam_depth/depth"] == "sensor_msgs/msg/Image"
+    assert recorded["/gam_depth/depth/image"] == "sensor_msgs/msg/Image"
     assert recorded[TOPICS["depth"]] == recorded[TOPICS["labels"]] == "sensor_msgs/msg/Image"  # ground truth too
-    frames = read_bag(tmp_path / "rec", "/gam_depth/semantic", depth_topic="/gam_depth/depth", max_dt=0.0)
+    frames = read_bag(tmp_path / "rec", "/gam_depth/semantic/image", depth_topic="/gam_depth/depth/image",
+                      max_dt=0.0)
     assert len(frames.frames) == FRAMES and all(f.depth_m is not None for f in frames.frames)
     assert [f.stamp_ns for f in frames.frames] == [int(s) for s in sequence.stamps_ns]
 

@@ -143,7 +143,7 @@ class FloorScaleOfFrames:
 
         if bag.camera_info is None:
             raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
-        self.camera = camera_model_from_msg(bag.camera_info)
+        self.camera = camera_model_from_msg(bag.camera_info).rectified()  # as the node uses it
         self.scaler = DepthScaler("floor", depth_scale, FloorScaleConfig(camera_height=args.camera_height,
                                                                          camera_pitch_deg=args.camera_pitch_deg))
         self.start_ns = bag.frames[0].stamp_ns
