@@ -1,8 +1,9 @@
 """The metadata JSON written beside every exported model (``model.onnx`` -> ``model.json``).
 
 It tells a runtime everything it needs without torch or the training code: input name, size,
-layout, colour order and value range; output names; depth range and scale; class names and
-palette; provenance (source checkpoint hash, training config, versions).
+layout, colour order and value range; output names; depth range and scale; class names, palette
+and the id convention of the semantic output (``label_format``, see :mod:`gam_depth_ros.labels`);
+provenance (source checkpoint hash, training config, versions).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from gam_depth_ros.classes import NYU40_CLASS_NAMES, NYU40_PALETTE
+from gam_depth_ros.labels import LABEL_FORMATS, first_id
 
 METADATA_FORMAT = "gam_depth_ros.model/1"
 
@@ -35,7 +37,10 @@ class ModelMetadata:
     input_colour_order: str = "RGB"
     input_range: tuple[float, float] = (0.0, 1.0)
     disparity_output: str = "disparity"  # [1,1,H,W] sigmoid disparity
-    semantic_output: str = "semantic"  # [1,H,W] uint8 class ids
+    semantic_output: str = "semantic"  # [1,H,W] uint8 class ids in label_format
+    # Id convention of the semantic output: "zero-based" (id i = class_names[i]; NYU-40 0 = wall ...
+    # 39 = other prop; what every exporter of this project writes) or "nyu40" (0 = unknown, 1 = wall).
+    label_format: str = "zero-based"
     semantic_logits_output: str | None = None  # [1,C,H,W] when exported with --semantic-logits
     class_names: tuple[str, ...] = NYU40_CLASS_NAMES
     palette: tuple[tuple[int, int, int], ...] = NYU40_PALETTE
@@ -90,4 +95,8 @@ def read_metadata(model_path: str | Path) -> ModelMetadata:
         raise MetadataError(f"{path}: invalid depth range or scale")
     if len(metadata.palette) != metadata.num_classes or not 0 < metadata.num_classes <= 255:
         raise MetadataError(f"{path}: palette and class names disagree")
+    if metadata.label_format not in LABEL_FORMATS:
+        raise MetadataError(f"{path}: label_format {metadata.label_format!r} is not one of {list(LABEL_FORMATS)}")
+    if first_id(metadata.label_format) + metadata.num_classes > 255:
+        raise MetadataError(f"{path}: {metadata.num_classes} classes do not fit {metadata.label_format} ids below 255")
     return metadata

@@ -11,8 +11,9 @@ Topics (all relative, so a namespace or remapping moves them; names in :mod:`gam
   (rgb8) + ``depth/colorized/camera_info``, ``semantic/image`` (mono8 class ids) +
   ``semantic/camera_info``, ``semantic/colorized/image`` (rgb8) + ``semantic/colorized/camera_info``,
   ``points`` (PointCloud2, back-projected with the published camera_info's P as depth_image_proc
-  does), every one copying the input header; ``/diagnostics`` (DiagnosticArray, the global topic
-  that diagnostic aggregators read).
+  does), every one copying the input header; ``semantic/classes`` (std_msgs/String, JSON: id
+  convention, class names and palette; latched, i.e. transient-local); ``/diagnostics``
+  (DiagnosticArray, the global topic that diagnostic aggregators read).
 
 Latest frame only: the subscription callback stores the newest message in a one-slot mailbox and
 returns; a worker thread takes it, runs inference and publishes. A message replaced before the
@@ -36,7 +37,7 @@ from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
-from std_msgs.msg import Header
+from std_msgs.msg import Header, String
 
 from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg, fill_camera_info_msg
 from gam_depth_ros.colorize import colorize_depth
@@ -50,6 +51,7 @@ from gam_depth_ros.image_codec import (
 )
 from gam_depth_ros.inference import create_backend
 from gam_depth_ros.inference.preprocessing import resize_rgb
+from gam_depth_ros.labels import classes_json, palette_lut
 from gam_depth_ros.node_params import NodeParams, declare_and_read
 from gam_depth_ros.node_stats import ERROR, OK, WARN, LatestSlot, NodeStats, StatsSnapshot, health
 from gam_depth_ros.pointcloud import backproject
@@ -65,6 +67,7 @@ from gam_depth_ros.topics import (
     OUTPUTS,
     POINTS,
     SEMANTIC,
+    SEMANTIC_CLASSES,
     SEMANTIC_COLORIZED,
     enabled_outputs,
 )
@@ -76,6 +79,11 @@ RELIABILITY = {
     "system_default": ReliabilityPolicy.SYSTEM_DEFAULT,
 }
 DIAGNOSTIC_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
+#: The class description: sent once, kept for subscribers that join later (a latched topic).
+LATCHED = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 WARN_THROTTLE_S = 5.0
 IDLE_LOG_PERIOD_S = 60.0
 
@@ -113,8 +121,7 @@ class DepthNode(Node):
         )
         if self.colour_range[1] <= self.colour_range[0]:
             raise ValueError(f"colorize range {self.colour_range} is empty; set colorize_min_depth/max_depth")
-        self.palette = np.zeros((256, 3), dtype=np.uint8)
-        self.palette[: metadata.num_classes] = np.asarray(metadata.palette, dtype=np.uint8)
+        self.palette = palette_lut(metadata.palette, metadata.label_format)
         floor = None
         if params.scale_mode == "floor":
             floor = FloorScaleConfig(
@@ -135,6 +142,10 @@ class DepthNode(Node):
             topic: self.create_publisher(message_class(OUTPUTS[topic][1]), topic, qos_out)
             for topic in enabled_outputs(params)
         }
+        if params.publish_semantic or params.publish_semantic_colorized:  # latched: late joiners get it too
+            self._classes = self.create_publisher(String, SEMANTIC_CLASSES, LATCHED)
+            self._classes.publish(String(data=classes_json(
+                metadata.class_names, metadata.palette, metadata.label_format, str(params.model_path))))
         if params.use_compressed:
             self.create_subscription(CompressedImage, COMPRESSED_IMAGE, self._on_image, qos_in)
         else:

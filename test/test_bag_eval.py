@@ -152,3 +152,41 @@ def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):  #
     code, report = run(signed, small_model.onnx, tmp_path / "out2")
     assert code == 0 and report["summary"]["scored_frames"] == 0 and len(report["skipped_messages"]) == FRAMES
     assert "'16SC1' unsupported" in caplog.text and "no frame was scored" in caplog.text
+
+
+def _relabel_nyu40(bag, out):
+    """A copy of ``bag`` whose label topic holds NYU-40 ids (0 = unlabeled, 1 = wall ... 40)."""
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Reader(bag) as reader, Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
+        for connection, timestamp, raw in reader.messages():
+            if connection.topic == TOPICS["labels"]:
+                msg = store.deserialize_cdr(raw, connection.msgtype)
+                msg.data = np.where(msg.data == 255, 0, msg.data + 1).astype(np.uint8)
+                raw = store.serialize_cdr(msg, connection.msgtype)
+            writer.write(connections[connection.id], timestamp, raw)
+    return out
+
+
+def test_label_format_nyu40_and_offset_warning(tmp_path, bag, caplog):
+    """NYU-40 ground truth read as zero-based ids is flagged; --label-format nyu40 scores it right."""
+    from gam_depth_ros.demo_model import shipped_demo_model
+
+    demo = shipped_demo_model()
+    if demo is None:
+        pytest.skip("needs the shipped demo model (a model whose labels are right often enough)")
+    nyu40 = _relabel_nyu40(bag, tmp_path / "nyu40_bag")
+    code, reference = run(bag, demo, tmp_path / "zero")
+    assert code == 0 and reference["label_warning"] is None and reference["label_format"] == "zero-based"
+    assert reference["summary"]["semantic"]["miou"] > 0.1  # the demo model has learnt the rooms' classes
+    caplog.clear()
+    code, wrong = run(nyu40, demo, tmp_path / "wrong")
+    assert code == 0 and "--label-format nyu40" in wrong["label_warning"] and "look offset" in caplog.text
+    assert wrong["summary"]["label_offset_check"]["-1"] == pytest.approx(reference["summary"]["semantic"]["miou"])
+    assert "**Warning**" in (tmp_path / "wrong" / "report.md").read_text()
+    code, right = run(nyu40, demo, tmp_path / "right", "--label-format", "nyu40")
+    assert code == 0 and right["label_warning"] is None and right["label_format"] == "nyu40"
+    assert right["summary"]["semantic"] == pytest.approx(reference["summary"]["semantic"])

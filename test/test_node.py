@@ -15,6 +15,7 @@ on both sides, so the numbers are identical) and from intrinsics scaled by hand.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import subprocess
@@ -403,6 +404,27 @@ def test_points_equal_depth_image_proc_from_published_camera_info(ros, io_a, io_
         valid = expected.reshape(-1, 3)
         valid = valid[np.isfinite(valid[:, 2])]
         np.testing.assert_allclose(xyz, valid, rtol=1e-5, atol=1e-6)
+
+
+def test_class_names_and_palette_on_a_latched_topic(ros, nodes, small_model):  # noqa: F811
+    """semantic/classes reaches a subscriber that joins long after the node published it."""
+    from rclpy.qos import DurabilityPolicy
+    from std_msgs.msg import String
+
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    received = []
+    subscription = ros.node.create_subscription(String, f"{NODE_B}/{topics.SEMANTIC_CLASSES}", received.append, latched)
+    try:
+        assert ros.spin_until(lambda: bool(received), 10.0), "no latched class description"
+    finally:
+        ros.node.destroy_subscription(subscription)
+    description = json.loads(received[0].data)
+    metadata = read_metadata(small_model.onnx)
+    assert description["label_format"] == metadata.label_format == "zero-based"
+    assert [c["id"] for c in description["classes"]] == list(range(metadata.num_classes))
+    assert [c["name"] for c in description["classes"]] == list(metadata.class_names)
+    assert [tuple(c["color"]) for c in description["classes"]] == list(metadata.palette)
+    assert description["model"] == str(small_model.onnx) and description["unknown_id"] is None
 
 
 def test_best_effort_camera_is_served(ros, io_a):
