@@ -8,6 +8,8 @@ PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.gam_depth_ros-deps
+# The package's console scripts (gam-depth-bag-eval, gam-depth-export, ...) in $(VENV)/bin.
+SCRIPTS_STAMP := $(VENV)/.gam_depth_ros-scripts
 REQUIREMENTS := $(filter-out requirements/oldest.txt,$(wildcard requirements/*.txt))
 # pip prints a warning for every package missing from the local mirrors it also searches; hide those.
 PIP_QUIET := grep -v "^WARNING: Location" || true
@@ -29,7 +31,7 @@ OLDEST_TESTS := test/test_processing.py test/test_node_modules.py test/test_back
 
 .PHONY: venv venv-oldest demo test test-oldest lint bench-inference clean
 
-venv: $(STAMP)
+venv: $(STAMP) $(SCRIPTS_STAMP)
 
 $(STAMP): $(REQUIREMENTS)
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +42,16 @@ $(STAMP): $(REQUIREMENTS)
 	$(PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'gam_depth_ros_repo.pth').write_text('$(CURDIR)\n')"
 	$(PY) -c "import torch, onnxruntime, rclpy; assert torch.__version__.startswith('2.13.0'), torch.__version__"
 	@touch $(STAMP)
+
+# An editable install of this package without dependencies (requirements/ has them) puts the
+# console_scripts of setup.py into $(VENV)/bin, running the repository's code; share/ data files
+# are not copied in editable mode. Redone when setup.py or setup.cfg change.
+$(SCRIPTS_STAMP): $(STAMP) setup.py setup.cfg
+	$(PY) -m pip install -q --no-deps --no-build-isolation -e . 2>&1 | { $(PIP_QUIET); }
+	$(PY) -c "import importlib.metadata as m, pathlib, sys; names = [e.name for e in \
+		m.distribution('gam_depth_ros').entry_points if e.group == 'console_scripts']; missing = [n for n in \
+		names if not pathlib.Path(sys.prefix, 'bin', n).is_file()]; assert names and not missing, missing"
+	@touch $(SCRIPTS_STAMP)
 
 venv-oldest: $(OLDEST_STAMP)
 

@@ -43,8 +43,11 @@ sys.path.insert(0, str(REPO))
 
 from ros_helpers import configure_process, node_log, start_node, stop_node  # noqa: E402
 
+from gam_depth_ros import topics as node_topics  # noqa: E402
+
 HEIGHT, WIDTH = 480, 640
-ALL_OUTPUTS = ("depth", "depth/camera_info", "depth/colorized", "semantic", "semantic/colorized", "points")
+ALL_OUTPUTS = tuple(node_topics.OUTPUTS)
+DEPTH_SEMANTIC = (node_topics.DEPTH, node_topics.SEMANTIC)
 LOST_TIMEOUT_S = 2.0  # a frame without outputs after this long counts as lost and is sent again
 MAX_TRIES = 3  # sends per frame before giving up on it
 MAX_LOST = 15  # losses before a closed-loop measurement stops early
@@ -166,11 +169,12 @@ class Client:
 
         for subscription in self.subscriptions:
             self.node.destroy_subscription(subscription)
-        types = {"depth/camera_info": CameraInfo, "points": PointCloud2}
+        types = {node_topics.IMAGE_TYPE: Image, node_topics.CAMERA_INFO_TYPE: CameraInfo,
+                 node_topics.POINTS_TYPE: PointCloud2}
         self.arrivals = {topic: {} for topic in topics}
         self.subscriptions = [
             self.node.create_subscription(
-                types.get(topic, Image), f"{self.ns}/{topic}", self._callback(topic), self.reliable
+                types[node_topics.OUTPUTS[topic][1]], f"{self.ns}/{topic}", self._callback(topic), self.reliable
             )
             for topic in topics
         ]
@@ -286,9 +290,9 @@ def run_client(args) -> int:
     client = Client(node_name, frames)
     reliable_client = Client(node_name + "_r", frames)
     modes = {
-        "closed_depth_semantic": lambda: client.closed_loop(("depth", "semantic"), args.frames, backend),
+        "closed_depth_semantic": lambda: client.closed_loop(DEPTH_SEMANTIC, args.frames, backend),
         "closed_depth_semantic_reliable_input": lambda: reliable_client.closed_loop(
-            ("depth", "semantic"), args.frames, backend, reliable_camera=True
+            DEPTH_SEMANTIC, args.frames, backend, reliable_camera=True
         ),
         "closed_all": lambda: client.closed_loop(ALL_OUTPUTS, args.frames, backend),
     }

@@ -29,6 +29,8 @@ sys.path[:0] = [str(REPO), str(REPO / "test")]
 
 from ros_helpers import configure_process, node_log, start_node, stop_node  # noqa: E402
 
+from gam_depth_ros import topics  # noqa: E402
+
 
 def rss_mb(pid: int) -> float:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -69,7 +71,7 @@ def run(duration: float, rate: float, delay: float, folder: Path) -> dict:
     totals: dict[str, str] = {}
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: totals.update(
         {kv.key: kv.value for s in m.status if s.name.startswith(ns) for kv in s.values}), reliable)
-    node.create_subscription(Image, f"{ns}/depth", lambda m: None, reliable)  # a consumer: the node works
+    node.create_subscription(Image, f"{ns}/{topics.DEPTH}", lambda m: None, reliable)  # a consumer: the node works
     publisher = node.create_publisher(Image, f"{ns}/image", reliable)
     try:
         deadline = time.monotonic() + 60

@@ -10,7 +10,12 @@ half-pixel centres). ``image_proc``'s resize node multiplies cx, cy by the scale
 pixel shift; the difference is below half an output pixel. The skew term scales by sx, the
 projection matrix P the same way (its Tx, Ty columns by sx, sy), R and the distortion
 coefficients D are unitless and unchanged. A region of interest and binning in the message are
-applied first (the published info has none). Pure numpy.
+applied first (the published info has none).
+
+The node's input should be rectified (``image_rect`` from ``image_proc``, or a driver's rectified
+stream), so its outputs lie on the rectified grid, whose intrinsics are the projection matrix P:
+:meth:`CameraModel.rectified` gives that camera (K = P's left 3x3, R = identity, zero plumb_bob
+distortion), as ``image_geometry`` and ``depth_image_proc`` read it. Pure numpy.
 """
 
 from __future__ import annotations
@@ -56,6 +61,15 @@ class CameraModel:
         """Whether images of ``width`` x ``height`` show this camera's whole view resized (within a
         pixel), not a crop or another camera: only then may the intrinsics be scaled to them."""
         return abs(self.width * height - self.height * width) <= max(self.width, self.height)
+
+    def rectified(self) -> CameraModel:
+        """The camera of the rectified image: K = P[:, :3], R = I, D = 0 (plumb_bob), P unchanged.
+
+        ``depth_image_proc`` and ``image_geometry`` take fx, fy, cx, cy from P for rectified images;
+        publishing this model keeps every consumer on the same numbers, and the zero distortion
+        tells rectifying consumers there is nothing left to undo.
+        """
+        return replace(self, K=self.P[:, :3].copy(), R=np.eye(3), D=(0.0,) * 5, distortion_model="plumb_bob")
 
     def scaled_to(self, width: int, height: int) -> CameraModel:
         """The same camera seen at ``width`` x ``height`` pixels (see the module docstring)."""

@@ -1,8 +1,9 @@
 """The metadata JSON written beside every exported model (``model.onnx`` -> ``model.json``).
 
 It tells a runtime everything it needs without torch or the training code: input name, size,
-layout, colour order and value range; output names; depth range and scale; class names and
-palette; provenance (source checkpoint hash, training config, versions).
+layout, colour order and value range; output names; depth range and scale; class names, palette
+and the id convention of the semantic output (``label_format``, see :mod:`gam_depth_ros.labels`);
+provenance (source checkpoint hash, training config, versions).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from gam_depth_ros.classes import NYU40_CLASS_NAMES, NYU40_PALETTE
 from gam_depth_ros.config_io import ConfigError, from_dict, read_text_limited
+from gam_depth_ros.labels import LABEL_FORMATS, first_id
 
 METADATA_FORMAT = "gam_depth_ros.model/1"
 #: Largest metadata file read (an export writes a few kilobytes, the training config included).
@@ -42,7 +44,10 @@ class ModelMetadata:
     input_colour_order: str = "RGB"
     input_range: tuple[float, float] = (0.0, 1.0)
     disparity_output: str = "disparity"  # [1,1,H,W] sigmoid disparity
-    semantic_output: str = "semantic"  # [1,H,W] uint8 class ids
+    semantic_output: str = "semantic"  # [1,H,W] uint8 class ids in label_format
+    # Id convention of the semantic output: "zero-based" (id i = class_names[i]; NYU-40 0 = wall ...
+    # 39 = other prop; what every exporter of this project writes) or "nyu40" (0 = unknown, 1 = wall).
+    label_format: str = "zero-based"
     semantic_logits_output: str | None = None  # [1,C,H,W] when exported with --semantic-logits
     class_names: tuple[str, ...] = NYU40_CLASS_NAMES
     palette: tuple[tuple[int, int, int], ...] = NYU40_PALETTE
@@ -109,6 +114,10 @@ def read_metadata(model_path: str | Path) -> ModelMetadata:
         raise MetadataError(f"{path}: palette and class names disagree")
     if any(not 0 <= c <= 255 for rgb in metadata.palette for c in rgb):
         raise MetadataError(f"{path}: palette colours must be 0..255")
+    if metadata.label_format not in LABEL_FORMATS:
+        raise MetadataError(f"{path}: label_format {metadata.label_format!r} is not one of {list(LABEL_FORMATS)}")
+    if first_id(metadata.label_format) + metadata.num_classes > 255:
+        raise MetadataError(f"{path}: {metadata.num_classes} classes do not fit {metadata.label_format} ids below 255")
     return metadata
 
 

@@ -1,19 +1,27 @@
 """``depth_node``: camera images in; depth, semantics, colorized views, camera_info and points out.
 
 Only ROS I/O lives here; decoding, inference, colouring and geometry are in plain-Python modules.
-Topics (all relative, so a namespace or remapping moves them):
+Topics (all relative, so a namespace or remapping moves them; names in :mod:`gam_depth_ros.topics`):
 
-- in: ``image`` (sensor_msgs/Image) or ``image/compressed`` (CompressedImage, when
-  ``use_compressed``), ``camera_info`` (optional; the latest one is used);
-- out: ``depth`` (32FC1 metres, NaN invalid), ``depth/camera_info``, ``depth/colorized`` (rgb8),
-  ``semantic`` (mono8 class ids), ``semantic/colorized`` (rgb8), ``points`` (PointCloud2),
-  every one copying the input header; ``/diagnostics`` (DiagnosticArray, the global topic that
-  diagnostic aggregators read).
+- in: ``image`` (sensor_msgs/Image; should be rectified, e.g. ``image_rect``) or
+  ``image/compressed`` (CompressedImage, when ``use_compressed``), ``camera_info`` (optional; the
+  latest one is used);
+- out, image_transport style (each image beside the camera_info of exactly that image):
+  ``depth/image`` (32FC1 metres, NaN invalid) + ``depth/camera_info``, ``depth/colorized/image``
+  (rgb8) + ``depth/colorized/camera_info``, ``semantic/image`` (mono8 class ids) +
+  ``semantic/camera_info``, ``semantic/colorized/image`` (rgb8) + ``semantic/colorized/camera_info``,
+  ``points`` (PointCloud2, back-projected with the published camera_info's P as depth_image_proc
+  does), every one copying the input header; ``semantic/classes`` (std_msgs/String, JSON: id
+  convention, class names and palette; latched, i.e. transient-local); ``/diagnostics``
+  (DiagnosticArray, the global topic that diagnostic aggregators read).
 
 Latest frame only: the subscription callback stores the newest message in a one-slot mailbox and
 returns; a worker thread takes it, runs inference and publishes. A message replaced before the
 worker took it is counted as dropped, so a slow model never builds a queue. Frames are not
-processed at all while no output has a subscriber. Parameters: :class:`NodeParams`.
+processed at all while no output has a subscriber. Parameters: :class:`NodeParams`; most can be
+changed while the node runs (``ros2 param set``), validated as a whole; the others are rejected
+with the reason. :class:`DepthNodeCore` is the behaviour on any rclpy node class: :class:`DepthNode`
+starts at once, ``gam_depth_ros.lifecycle_node`` on lifecycle transitions.
 
 Run: ``depth_node --ros-args --params-file config/depth.yaml -p model_path:=model.onnx`` or
 ``python -m gam_depth_ros.node --ros-args ...``.
@@ -25,30 +33,31 @@ import sys
 import threading
 import time
 
-import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rcl_interfaces.msg import SetParametersResult
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
-from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2, PointField
-from std_msgs.msg import Header
+from sensor_msgs.msg import CameraInfo, CompressedImage, Image
+from std_msgs.msg import Header, String
 
-from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg, fill_camera_info_msg
-from gam_depth_ros.colorize import colorize_depth
-from gam_depth_ros.depth_scaling import DepthScaler
-from gam_depth_ros.floor_scale import FloorScaleConfig
-from gam_depth_ros.image_codec import (
-    ImageDecodeError,
-    compressed_msg_to_rgb,
-    fill_image_msg,
-    image_msg_to_rgb,
-)
+from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg
 from gam_depth_ros.inference import create_backend
-from gam_depth_ros.inference.preprocessing import resize_rgb
-from gam_depth_ros.node_params import NodeParams, declare_and_read
+from gam_depth_ros.labels import classes_json, palette_lut
+from gam_depth_ros.node_frames import WARN_THROTTLE_S, FrameWorker
+from gam_depth_ros.node_outputs import diagnostic_values
+from gam_depth_ros.node_params import NodeParams, declare, read, with_changes
+from gam_depth_ros.node_settings import NodeSettings, make_scaler, node_settings, scaler_changed
 from gam_depth_ros.node_stats import ERROR, OK, WARN, LatestSlot, NodeStats, StatsSnapshot, health
-from gam_depth_ros.pointcloud import backproject, pointfield_layout
+from gam_depth_ros.ros_messages import message_class
+from gam_depth_ros.topics import (
+    CAMERA_INFO,
+    COMPRESSED_IMAGE,
+    IMAGE,
+    OUTPUTS,
+    SEMANTIC_CLASSES,
+)
 
 NODE_NAME = "depth_node"
 RELIABILITY = {
@@ -56,17 +65,12 @@ RELIABILITY = {
     "reliable": ReliabilityPolicy.RELIABLE,
     "system_default": ReliabilityPolicy.SYSTEM_DEFAULT,
 }
-#: Output topic of each ``publish_*`` switch, and its message type.
-OUTPUTS = {
-    "depth": ("publish_depth", Image),
-    "depth/camera_info": ("publish_depth_camera_info", CameraInfo),
-    "depth/colorized": ("publish_depth_colorized", Image),
-    "semantic": ("publish_semantic", Image),
-    "semantic/colorized": ("publish_semantic_colorized", Image),
-    "points": ("publish_points", PointCloud2),
-}
+#: The class description: sent once, kept for subscribers that join later (a latched topic).
+LATCHED = QoSProfile(
+    history=HistoryPolicy.KEEP_LAST, depth=1, reliability=ReliabilityPolicy.RELIABLE,
+    durability=DurabilityPolicy.TRANSIENT_LOCAL,
+)
 DIAGNOSTIC_LEVELS = {OK: DiagnosticStatus.OK, WARN: DiagnosticStatus.WARN, ERROR: DiagnosticStatus.ERROR}
-WARN_THROTTLE_S = 5.0
 IDLE_LOG_PERIOD_S = 60.0
 
 
@@ -80,72 +84,126 @@ def make_qos(reliability: str, depth: int) -> QoSProfile:
     )
 
 
-class DepthNode(Node):
-    """The depth node. Raises ``ValueError`` (bad parameters, unusable model) from the constructor."""
+def load_backend(params: NodeParams):
+    """The inference backend of ``params``; ``ValueError`` naming the file when it cannot load."""
+    try:
+        return create_backend(params.backend, params.model_path, params.threads)
+    except ValueError:
+        raise
+    except Exception as error:  # a framework failing to load the file: report it with the file name
+        raise ValueError(f"{params.model_path}: cannot load the model: {type(error).__name__}: {error}") from error
 
-    def __init__(self, **node_kwargs) -> None:
-        super().__init__(NODE_NAME, **node_kwargs)
-        self.params: NodeParams = declare_and_read(self)
-        params = self.params
-        try:
-            self.backend = create_backend(params.backend, params.model_path, params.threads)
-        except ValueError:
-            raise
-        except Exception as error:  # a framework failing to load the file: report it with the file name
-            raise ValueError(
-                f"{params.model_path}: cannot load the model: {type(error).__name__}: {error}"
-            ) from error
-        metadata = self.backend.metadata
-        self.depth_scale = params.depth_scale or metadata.depth_scale
-        self.colour_range = (
-            params.colorize_min_depth or metadata.min_depth * self.depth_scale,
-            params.colorize_max_depth or metadata.max_depth * self.depth_scale,
-        )
-        if self.colour_range[1] <= self.colour_range[0]:
-            raise ValueError(f"colorize range {self.colour_range} is empty; set colorize_min_depth/max_depth")
-        self.palette = np.zeros((256, 3), dtype=np.uint8)
-        self.palette[: metadata.num_classes] = np.asarray(metadata.palette, dtype=np.uint8)
-        floor = None
-        if params.scale_mode == "floor":
-            floor = FloorScaleConfig(
-                camera_height=params.camera_height, camera_pitch_deg=params.camera_pitch_deg,
-                min_floor_pixels=params.floor_min_pixels, max_tilt_deg=params.floor_max_tilt_deg,
-                window=params.floor_window, gate=params.floor_gate, hold_time=params.floor_hold_time,
-            )
-        self.scaler = DepthScaler(params.scale_mode, self.depth_scale, floor)
+
+class DepthNodeCore(FrameWorker):
+    """The depth node's behaviour, mixed into an rclpy ``Node`` or ``LifecycleNode``.
+
+    Life cycle: :meth:`_declare` (in the constructor: parameters and their change callback),
+    :meth:`_load` (read and validate parameters, load the model; ``ValueError`` when unusable),
+    :meth:`_start` (publishers, subscriptions, statistics timer, worker thread), :meth:`_stop`
+    (the reverse of ``_start``) and :meth:`_unload`.
+    """
+
+    settings: NodeSettings
+
+    def _declare(self) -> None:
+        declare(self)
+        self.backend = None
+        self._active = False
+        self.add_on_set_parameters_callback(self._on_set_parameters)
+
+    @property
+    def params(self) -> NodeParams:
+        return self.settings.params
+
+    def _load(self) -> None:
+        params = read(self)
+        backend = load_backend(params)
+        self.settings = node_settings(params, backend.metadata)
+        self.backend = backend
+        self.scaler = make_scaler(self.settings)
+        self.palette = palette_lut(backend.metadata.palette, backend.metadata.label_format)
         self.stats = NodeStats()
-        self._slot = LatestSlot()
-        self._camera = None  # latest valid CameraModel from camera_info
+        self._camera = None  # latest valid CameraModel from camera_info (rectified)
         self._failure_streak, self._last_failure = 0, ""  # consecutive failed frames (worker thread)
         self._warned: set[str] = set()
 
-        qos_in = make_qos(params.qos_in_reliability, params.qos_in_depth)
-        qos_out = make_qos(params.qos_out_reliability, params.qos_out_depth)
-        self._publishers_out = {
-            topic: self.create_publisher(msg_type, topic, qos_out)
-            for topic, (switch, msg_type) in OUTPUTS.items()
-            if getattr(params, switch)
-        }
-        if params.use_compressed:
-            self.create_subscription(CompressedImage, "image/compressed", self._on_image, qos_in)
-        else:
-            self.create_subscription(Image, "image", self._on_image, qos_in)
-        if params.publish_depth_camera_info or params.publish_points or params.scale_mode == "floor":
-            self.create_subscription(CameraInfo, "camera_info", self._on_camera_info, qos_in)
+    def _unload(self) -> None:
+        self.backend = None
+
+    def _start(self) -> None:
+        params = self.params
+        self._qos_in = make_qos(params.qos_in_reliability, params.qos_in_depth)
+        self._qos_out = make_qos(params.qos_out_reliability, params.qos_out_depth)
+        self._publishers_out: dict = {}
+        self._camera_info_subscription = self._classes = None
+        self._slot = LatestSlot()
+        self._ensure_io(self.settings)
+        source = COMPRESSED_IMAGE if params.use_compressed else IMAGE
+        self._image_subscription = self.create_subscription(
+            CompressedImage if params.use_compressed else Image, source, self._on_image, self._qos_in
+        )
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._last_stats = self._last_idle_log = time.monotonic()
-        self.create_timer(params.stats_period, self._report_stats)
+        self._timer = self.create_timer(params.stats_period, self._report_stats)
         self._worker = threading.Thread(target=self._work, name="depth_node_inference", daemon=True)
         self._worker.start()
+        self._active = True
         net_h, net_w = self.backend.input_size
-        source = "image/compressed" if params.use_compressed else "image"
         self.get_logger().info(
             f"model {params.model_path} on {self.backend.name} ({self.backend.device}), network input "
-            f"{net_w}x{net_h}, depth_scale {self.depth_scale:g} m/unit, in: {source}, "
-            f"out: {sorted(self._publishers_out)}"
+            f"{net_w}x{net_h}, depth_scale {self.settings.depth_scale:g} m/unit, in: {source}, "
+            f"out: {sorted(self.settings.enabled)}"
         )
 
+    def _ensure_io(self, settings: NodeSettings) -> None:
+        """Create the publishers and subscriptions ``settings`` needs that do not exist yet."""
+        new = {
+            topic: self.create_publisher(message_class(OUTPUTS[topic][1]), topic, self._qos_out)
+            for topic in settings.enabled - self._publishers_out.keys()
+        }
+        if new:  # replaced, not updated: the worker thread iterates over it
+            self._publishers_out = {**self._publishers_out, **new}
+        if settings.needs_camera_info and self._camera_info_subscription is None:
+            self._camera_info_subscription = self.create_subscription(
+                CameraInfo, CAMERA_INFO, self._on_camera_info, self._qos_in
+            )
+        if (settings.params.publish_semantic or settings.params.publish_semantic_colorized) and self._classes is None:
+            metadata = self.backend.metadata  # latched: subscribers that join later get it too
+            self._classes = self.create_publisher(String, SEMANTIC_CLASSES, LATCHED)
+            self._classes.publish(String(data=classes_json(
+                metadata.class_names, metadata.palette, metadata.label_format, settings.params.model_path)))
+
+    def _stop(self) -> None:
+        if not self._active:
+            return
+        self._active = False
+        self._slot.close()
+        self._worker.join(timeout=5.0)
+        self.destroy_timer(self._timer)
+        for subscription in (self._image_subscription, self._camera_info_subscription):
+            if subscription is not None:
+                self.destroy_subscription(subscription)
+        for publisher in [*self._publishers_out.values(), self._classes, self._diagnostics]:
+            if publisher is not None:
+                self.destroy_publisher(publisher)
+
     # -- executor thread ---------------------------------------------------------------------------
+    def _on_set_parameters(self, parameters) -> SetParametersResult:
+        if self.backend is None:  # not loaded yet (lifecycle: unconfigured): read at configure
+            return SetParametersResult(successful=True)
+        try:
+            params = with_changes(self.params, {p.name: p.value for p in parameters})
+            settings = node_settings(params, self.backend.metadata)
+        except ValueError as error:
+            return SetParametersResult(successful=False, reason=str(error))
+        if scaler_changed(self.params, params):
+            self.scaler = make_scaler(settings)
+        if self._active:
+            self._ensure_io(settings)
+        self.settings = settings
+        self.get_logger().info("parameters changed: " + ", ".join(f"{p.name}={p.value!r}" for p in parameters))
+        return SetParametersResult(successful=True)
+
     def _on_image(self, msg) -> None:
         self.stats.count("frames_in")
         if self._slot.put((msg, time.monotonic())):
@@ -153,7 +211,7 @@ class DepthNode(Node):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            self._camera = camera_model_from_msg(msg)
+            self._camera = camera_model_from_msg(msg).rectified()
         except CameraInfoError as error:
             self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
 
@@ -171,17 +229,7 @@ class DepthNode(Node):
         level, message = health(
             snapshot, self._failure_streak, self.params.max_consecutive_failures, self._last_failure
         )
-        last = self.scaler.last
-        values = snapshot.values() | {
-            "backend": self.backend.name,
-            "device": self.backend.device,
-            "model": self.params.model_path,
-            "depth_scale": f"{self.depth_scale:g}",
-            "scale_mode": self.params.scale_mode,
-            "scale": f"{last.scale:.6g}",
-            "scale_confidence": f"{last.confidence:.3f}",
-            "scale_status": "relative (no floor scale yet)" if last.relative else "metric",
-        }
+        values = snapshot.values() | diagnostic_values(self.backend, self.settings, self.scaler.last)
         status = DiagnosticStatus(
             level=DIAGNOSTIC_LEVELS[level],
             name=f"{self.get_fully_qualified_name()}: inference",
@@ -191,156 +239,20 @@ class DepthNode(Node):
         )
         return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])
 
-    # -- worker thread -----------------------------------------------------------------------------
-    def _work(self) -> None:
-        while not self._slot.closed:
-            item = self._slot.take(timeout=0.5)
-            if item is None:
-                continue
-            try:
-                self._process(*item)
-                self._failure_streak = 0
-            except Exception as error:  # keep serving; the next frame may be fine
-                self.stats.count("errors")
-                self._failure_streak += 1
-                self._last_failure = f"{type(error).__name__}: {error}"
-                self.get_logger().error(
-                    f"frame dropped, it failed ({self._failure_streak} in a row): {self._last_failure}",
-                    throttle_duration_sec=WARN_THROTTLE_S,
-                )
 
-    def _process(self, msg, received: float) -> None:
-        active = {
-            topic: pub for topic, pub in self._publishers_out.items() if pub.get_subscription_count() > 0
-        }
-        if not active:
-            self.stats.count("skipped_no_subscribers")
-            return
-        try:
-            rgb = compressed_msg_to_rgb(msg) if isinstance(msg, CompressedImage) else image_msg_to_rgb(msg)
-        except ImageDecodeError as error:
-            self.stats.count("malformed")
-            self.get_logger().warning(
-                f"dropping malformed image (frame_id {msg.header.frame_id!r}): {error}",
-                throttle_duration_sec=WARN_THROTTLE_S,
-            )
-            return
-        start = time.perf_counter()
-        output_size = rgb.shape[:2] if self.params.output_resolution == "input" else self.backend.input_size
-        prediction = self.backend.infer(rgb, output_size)
-        self.stats.add_latency("inference_ms", (time.perf_counter() - start) * 1e3)
-        if self.params.debug_inference_delay > 0:
-            time.sleep(self.params.debug_inference_delay)
-        start = time.perf_counter()
-        self._publish(msg.header, rgb, prediction, active)
-        self.stats.add_latency("outputs_ms", (time.perf_counter() - start) * 1e3)
-        self.stats.count("frames_out")
-        self.stats.add_latency("node_latency_ms", (time.monotonic() - received) * 1e3)
-        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        if stamp_ns > 0:
-            self.stats.add_latency("end_to_end_ms", (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6)
+class DepthNode(DepthNodeCore, Node):
+    """The depth node, running from construction. Raises ``ValueError`` (bad parameters, unusable
+    model) from the constructor."""
 
-    def _camera_for(self, image_size: tuple[int, int], width: int, height: int):
-        """The latest camera_info scaled to width x height; None (with a warning) if there is none or
-        its aspect ratio differs from the images' (a crop or another camera: scaling would be wrong)."""
-        camera = self._camera
-        if camera is None:
-            self._warn_once(
-                "no_camera_info",
-                "no valid camera_info received yet: depth/camera_info, points and the floor scale "
-                "wait until one arrives",
-            )
-            return None
-        rows, cols = image_size
-        if not camera.same_aspect(cols, rows):
-            self.get_logger().warning(
-                f"camera_info is {camera.width}x{camera.height} but images are {cols}x{rows} (another aspect "
-                "ratio): depth/camera_info, points and the floor scale are not computed",
-                throttle_duration_sec=WARN_THROTTLE_S,
-            )
-            return None
-        return camera.scaled_to(width, height)
-
-    def _frame_scale(self, rgb: np.ndarray, prediction, active: dict) -> tuple[float, dict]:
-        """The frame's metres per unit, and the outputs to publish (no depth without a floor scale)."""
-        height, width = prediction.depth.shape
-        camera = self._camera_for(rgb.shape[:2], width, height) if self.params.scale_mode == "floor" else None
-        K = camera.K if camera is not None else None
-        decision = self.scaler.decide(prediction.depth, prediction.labels, K, time.monotonic())
-        if not decision.relative:
-            return decision.scale, active
-        if self.params.publish_without_scale:
-            self.get_logger().warning(
-                f"no metric scale from the floor yet ({decision.reason}): publishing RELATIVE depth "
-                f"(model scale {decision.scale:g})", throttle_duration_sec=WARN_THROTTLE_S,
-            )
-            return decision.scale, active
-        self.get_logger().warning(
-            f"no metric scale from the floor yet ({decision.reason}): depth and points are not published",
-            throttle_duration_sec=WARN_THROTTLE_S,
-        )
-        return decision.scale, {t: p for t, p in active.items() if t.startswith("semantic")}
-
-    def _publish(self, header, rgb: np.ndarray, prediction, active: dict) -> None:
-        scale, active = self._frame_scale(rgb, prediction, active)
-        depth_m = np.multiply(prediction.depth, np.float32(scale), dtype=np.float32)
-        depth_m[~(np.isfinite(depth_m) & (depth_m > 0))] = np.nan
-        height, width = depth_m.shape
-        if "depth" in active:
-            active["depth"].publish(fill_image_msg(Image(header=header), depth_m, "32FC1"))
-        if "depth/colorized" in active:
-            colour = colorize_depth(depth_m, *self.colour_range, colormap=self.params.colormap)
-            active["depth/colorized"].publish(fill_image_msg(Image(header=header), colour, "rgb8"))
-        if "semantic" in active:
-            active["semantic"].publish(fill_image_msg(Image(header=header), prediction.labels, "mono8"))
-        if "semantic/colorized" in active:
-            colour = np.take(self.palette, prediction.labels, axis=0)  # 3x faster than fancy indexing
-            active["semantic/colorized"].publish(fill_image_msg(Image(header=header), colour, "rgb8"))
-        if "depth/camera_info" not in active and "points" not in active:
-            return
-        camera = self._camera_for(rgb.shape[:2], width, height)
-        if camera is None:
-            return
-        if "depth/camera_info" in active:
-            active["depth/camera_info"].publish(fill_camera_info_msg(CameraInfo(header=header), camera))
-        if "points" in active:
-            colours = resize_rgb(rgb, height, width) if self.params.points_rgb else None
-            cloud = backproject(
-                depth_m, camera.K, self.params.points_stride, self.params.points_organized, colours
-            )
-            active["points"].publish(_pointcloud_msg(header, cloud))
-
-    def _warn_once(self, key: str, text: str) -> None:
-        if key not in self._warned:
-            self._warned.add(key)
-            self.get_logger().warning(text)
+    def __init__(self, **node_kwargs) -> None:
+        Node.__init__(self, NODE_NAME, **node_kwargs)
+        self._declare()
+        self._load()
+        self._start()
 
     def close(self) -> None:
-        """Stop the worker thread (call before ``destroy_node``)."""
-        self._slot.close()
-        self._worker.join(timeout=5.0)
-
-
-def _pointcloud_msg(header, cloud) -> PointCloud2:
-    import array
-
-    with_rgb = "rgb" in cloud.points.dtype.names
-    data = array.array("B")
-    data.frombytes(memoryview(np.ascontiguousarray(cloud.points)).cast("B"))
-    point_step = cloud.points.dtype.itemsize
-    return PointCloud2(
-        header=header,
-        height=cloud.height,
-        width=cloud.width,
-        fields=[
-            PointField(name=n, offset=o, datatype=t, count=c) for n, o, t, c in pointfield_layout(with_rgb)
-        ],
-        is_bigendian=False,
-        point_step=point_step,
-        row_step=point_step * cloud.width,
-        data=data,
-        is_dense=cloud.is_dense,
-    )
+        """Stop the worker thread and the node's I/O (call before ``destroy_node``)."""
+        self._stop()
 
 
 def main(args: list[str] | None = None) -> int:

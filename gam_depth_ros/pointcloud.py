@@ -3,10 +3,12 @@
 Pure numpy. The optical frame is REP 103's ``*_optical_frame``: x right, y down, z forward, metres.
 A pixel (u, v) with depth z (distance along the optical axis, as in REP 118 depth images) maps to
 
-    y = (v - cy) / fy * z,   x = (u - cx - skew * (v - cy) / fy) / fx * z.
+    x = (u - cx) / fx * z,   y = (v - cy) / fy * z
 
-Distortion is ignored, as by ``depth_image_proc``: the depth image lies on the camera's own
-(distorted) pixel grid and the network cannot undistort it.
+with fx, fy, cx, cy from the projection matrix P of the published camera_info: exactly what
+``depth_image_proc``'s ``point_cloud_xyz`` computes (``image_geometry``'s ``fx()`` etc. read P;
+skew and Tx are ignored there too), so both clouds agree. The depth lies on the rectified grid
+(the node expects a rectified input image); distortion plays no part.
 """
 
 from __future__ import annotations
@@ -65,7 +67,7 @@ def pack_rgb(rgb: np.ndarray) -> np.ndarray:
 
 def backproject(
     depth_m: np.ndarray,
-    K: np.ndarray,
+    P: np.ndarray,
     stride: int = 1,
     organized: bool = False,
     rgb: np.ndarray | None = None,
@@ -77,8 +79,9 @@ def backproject(
     depth_m:
         [H, W] float32 depth in metres along the optical axis; NaN, inf and values <= 0 are
         invalid.
-    K:
-        [3, 3] camera matrix for exactly this [H, W] resolution.
+    P:
+        [3, 4] projection matrix (or [3, 3] camera matrix) for exactly this [H, W] resolution;
+        only fx = P[0, 0], fy = P[1, 1], cx = P[0, 2], cy = P[1, 2] are used.
     stride:
         Keep every ``stride``-th pixel in both directions, starting at (0, 0).
     organized:
@@ -97,14 +100,14 @@ def backproject(
         raise ValueError(f"stride must be >= 1, got {stride}")
     if rgb is not None and rgb.shape[:2] != depth_m.shape:
         raise ValueError(f"rgb {rgb.shape} does not match depth {depth_m.shape}")
-    fx, skew, cx = float(K[0, 0]), float(K[0, 1]), float(K[0, 2])
-    fy, cy = float(K[1, 1]), float(K[1, 2])
+    fx, cx = float(P[0, 0]), float(P[0, 2])
+    fy, cy = float(P[1, 1]), float(P[1, 2])
     z = np.asarray(depth_m[::stride, ::stride], dtype=np.float32)
     v = np.arange(0, depth_m.shape[0], stride, dtype=np.float32)[:, None]
     u = np.arange(0, depth_m.shape[1], stride, dtype=np.float32)[None, :]
     valid = np.isfinite(z) & (z > 0)
     y_norm = (v - cy) / fy
-    x_norm = (u - cx - skew * y_norm) / fx
+    x_norm = (u - cx) / fx
     points = np.empty(z.shape, dtype=point_dtype(rgb is not None))
     z_valid = np.where(valid, z, np.float32(np.nan))
     points["x"] = x_norm * z_valid

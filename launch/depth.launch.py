@@ -4,6 +4,8 @@ ros2 launch gam_depth_ros depth.launch.py model_path:=/path/to/model.onnx \
     image_topic:=/camera/color/image_raw camera_info_topic:=/camera/color/camera_info
 
 Without model_path the shipped demo model runs (trained on synthetic rooms: for trying the node).
+image_topic should be rectified (image_proc's image_rect, or a driver's rectified colour stream).
+Outputs: depth/image + depth/camera_info, depth/colorized/image, semantic/image, ... (docs/node.md).
 
 Parameters come from params_file (default: the installed config/depth.yaml). model_path, backend
 and use_sim_time override it only when given on the command line (or by an including launch file):

@@ -66,9 +66,10 @@ def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequen
     assert "semantic" in report["summary"] and (tmp_path / "out" / "report.md").read_text().startswith("# Bag")
     recorded = bag_topics(tmp_path / "rec")
     assert recorded[TOPICS["image"]] == "sensor_msgs/msg/Image"
-    assert recorded["/gam_depth/depth"] == "sensor_msgs/msg/Image"
+    assert recorded["/gam_depth/depth/image"] == "sensor_msgs/msg/Image"
     assert recorded[TOPICS["depth"]] == recorded[TOPICS["labels"]] == "sensor_msgs/msg/Image"  # ground truth too
-    frames = read_bag(tmp_path / "rec", "/gam_depth/semantic", depth_topic="/gam_depth/depth", max_dt=0.0)
+    frames = read_bag(tmp_path / "rec", "/gam_depth/semantic/image", depth_topic="/gam_depth/depth/image",
+                      max_dt=0.0)
     assert len(frames.frames) == FRAMES and all(f.depth_m is not None for f in frames.frames)
     assert [f.stamp_ns for f in frames.frames] == [int(s) for s in sequence.stamps_ns]
 
@@ -151,3 +152,41 @@ def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):  #
     code, report = run(signed, small_model.onnx, tmp_path / "out2")
     assert code == 0 and report["summary"]["scored_frames"] == 0 and len(report["skipped_messages"]) == FRAMES
     assert "'16SC1' unsupported" in caplog.text and "no frame was scored" in caplog.text
+
+
+def _relabel_nyu40(bag, out):
+    """A copy of ``bag`` whose label topic holds NYU-40 ids (0 = unlabeled, 1 = wall ... 40)."""
+    from rosbags.rosbag2 import Reader, StoragePlugin, Writer
+    from rosbags.typesys import Stores, get_typestore
+
+    store = get_typestore(Stores.ROS2_HUMBLE)
+    with Reader(bag) as reader, Writer(out, version=9, storage_plugin=StoragePlugin.MCAP) as writer:
+        connections = {c.id: writer.add_connection(c.topic, c.msgtype, typestore=store) for c in reader.connections}
+        for connection, timestamp, raw in reader.messages():
+            if connection.topic == TOPICS["labels"]:
+                msg = store.deserialize_cdr(raw, connection.msgtype)
+                msg.data = np.where(msg.data == 255, 0, msg.data + 1).astype(np.uint8)
+                raw = store.serialize_cdr(msg, connection.msgtype)
+            writer.write(connections[connection.id], timestamp, raw)
+    return out
+
+
+def test_label_format_nyu40_and_offset_warning(tmp_path, bag, caplog):
+    """NYU-40 ground truth read as zero-based ids is flagged; --label-format nyu40 scores it right."""
+    from gam_depth_ros.demo_model import shipped_demo_model
+
+    demo = shipped_demo_model()
+    if demo is None:
+        pytest.skip("needs the shipped demo model (a model whose labels are right often enough)")
+    nyu40 = _relabel_nyu40(bag, tmp_path / "nyu40_bag")
+    code, reference = run(bag, demo, tmp_path / "zero")
+    assert code == 0 and reference["label_warning"] is None and reference["label_format"] == "zero-based"
+    assert reference["summary"]["semantic"]["miou"] > 0.1  # the demo model has learnt the rooms' classes
+    caplog.clear()
+    code, wrong = run(nyu40, demo, tmp_path / "wrong")
+    assert code == 0 and "--label-format nyu40" in wrong["label_warning"] and "look offset" in caplog.text
+    assert wrong["summary"]["label_offset_check"]["-1"] == pytest.approx(reference["summary"]["semantic"]["miou"])
+    assert "**Warning**" in (tmp_path / "wrong" / "report.md").read_text()
+    code, right = run(nyu40, demo, tmp_path / "right", "--label-format", "nyu40")
+    assert code == 0 and right["label_warning"] is None and right["label_format"] == "nyu40"
+    assert right["summary"]["semantic"] == pytest.approx(reference["summary"]["semantic"])

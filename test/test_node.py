@@ -15,6 +15,7 @@ on both sides, so the numbers are identical) and from intrinsics scaled by hand.
 from __future__ import annotations
 
 import io
+import json
 import math
 import os
 import subprocess
@@ -44,8 +45,9 @@ from ros_helpers import (
 )
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image, PointCloud2
 
+from gam_depth_ros import topics
 from gam_depth_ros.colorize import colorize_depth
-from gam_depth_ros.image_codec import image_msg_to_array
+from gam_depth_ros.image_codec import fill_image_msg, image_msg_to_array
 from gam_depth_ros.inference import create_backend
 from gam_depth_ros.metadata import read_metadata
 
@@ -53,16 +55,12 @@ NS = f"/gdt{os.getpid()}"
 NODE_A, NODE_B = f"{NS}/a", f"{NS}/b"
 DELAY_A = 0.1
 SCALE_B = 3.5
-OUTPUT_TYPES = {
-    "depth": Image,
-    "depth/camera_info": CameraInfo,
-    "depth/colorized": Image,
-    "semantic": Image,
-    "semantic/colorized": Image,
-    "points": PointCloud2,
-}
-# The camera: calibrated at 640x480; test images are 4:3 at smaller sizes.
+OUTPUT_TYPES = {topic: {"Image": Image, "CameraInfo": CameraInfo, "PointCloud2": PointCloud2}[kind.split("/")[-1]]
+                for topic, (_, kind) in topics.OUTPUTS.items()}
+# The camera: calibrated at 640x480; test images are 4:3 at smaller sizes. K is the raw camera's,
+# P the rectified image's (as image_proc publishes them): the node's outputs follow P.
 CAMERA = {"width": 640, "height": 480, "fx": 520.0, "fy": 515.0, "cx": 318.2, "cy": 241.7}
+RECTIFIED = {"fx": 416.0, "fy": 412.0, "cx": 322.4, "cy": 236.9}
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
@@ -136,25 +134,22 @@ class Outputs:
 
 
 def camera_info_msg(header) -> CameraInfo:
-    c = CAMERA
+    c, p = CAMERA, RECTIFIED
     return CameraInfo(
         header=header, width=c["width"], height=c["height"], distortion_model="plumb_bob",
         d=[0.1, -0.2, 0.001, 0.002, 0.0],
         k=[c["fx"], 0.0, c["cx"], 0.0, c["fy"], c["cy"], 0.0, 0.0, 1.0],
-        r=[1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0],
-        p=[c["fx"], 0.0, c["cx"], 0.0, 0.0, c["fy"], c["cy"], 0.0, 0.0, 0.0, 1.0, 0.0],
+        r=[0.9998, -0.02, 0.0, 0.02, 0.9998, 0.0, 0.0, 0.0, 1.0],
+        p=[p["fx"], 0.0, p["cx"], 0.0, 0.0, p["fy"], p["cy"], 0.0, 0.0, 0.0, 1.0, 0.0],
     )  # fmt: skip
 
 
 def expected_intrinsics(width: int, height: int) -> tuple[float, float, float, float]:
-    """(fx, fy, cx, cy) of CAMERA resized to width x height, pixel centres at integer coordinates."""
+    """(fx, fy, cx, cy) of the rectified camera (P) resized to width x height, pixel centres at
+    integer coordinates."""
     sx, sy = width / CAMERA["width"], height / CAMERA["height"]
-    return (
-        CAMERA["fx"] * sx,
-        CAMERA["fy"] * sy,
-        (CAMERA["cx"] + 0.5) * sx - 0.5,
-        (CAMERA["cy"] + 0.5) * sy - 0.5,
-    )
+    p = RECTIFIED
+    return p["fx"] * sx, p["fy"] * sy, (p["cx"] + 0.5) * sx - 0.5, (p["cy"] + 0.5) * sy - 0.5
 
 
 @pytest.fixture(scope="module")
@@ -243,13 +238,31 @@ def check_header(outputs: dict, header) -> None:
         assert msg.header.frame_id == header.frame_id, topic
 
 
-def check_camera_info(info: CameraInfo, width: int, height: int) -> None:
+def check_camera_info(outputs: dict, width: int, height: int) -> None:
+    """Every image's camera_info: the rectified camera (P) at the published size, zero distortion."""
     fx, fy, cx, cy = expected_intrinsics(width, height)
-    assert (info.width, info.height) == (width, height)
-    np.testing.assert_allclose(info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], rtol=0, atol=1e-9)
-    np.testing.assert_allclose(info.d, [0.1, -0.2, 0.001, 0.002, 0.0])
-    assert info.distortion_model == "plumb_bob"
+    for topic in (t for t in topics.OUTPUTS if t.endswith("camera_info")):
+        info = outputs[topic]
+        assert (info.width, info.height) == (width, height), topic
+        np.testing.assert_allclose(info.k, [fx, 0, cx, 0, fy, cy, 0, 0, 1], rtol=0, atol=1e-9)
+        np.testing.assert_allclose(info.p, [fx, 0, cx, 0, 0, fy, cy, 0, 0, 0, 1, 0], rtol=0, atol=1e-9)
+        np.testing.assert_array_equal(info.r, np.eye(3).ravel())
+        assert list(info.d) == [0.0] * 5 and info.distortion_model == "plumb_bob", topic
+        assert (info.binning_x, info.binning_y, info.roi.width) == (0, 0, 0)
+
+
+def depth_image_proc_xyz(depth_msg: Image, info: CameraInfo) -> np.ndarray:
+    """depth_image_proc's point_cloud_xyz (``convertDepth`` for 32FC1) on a published depth and
+    camera_info: an organised [H, W, 3] cloud, NaN where the depth is NaN.
+
+    image_geometry's PinholeCameraModel takes fx, fy, cx, cy from P; the C++ computes in float:
+    ``x = (u - center_x) * depth * constant_x`` with ``constant_x = 1 / fx``.
+    """
+    depth = image_msg_to_array(depth_msg).astype(np.float32)
+    center_x, center_y = np.float32(info.p[2]), np.float32(info.p[6])
+    constant_x, constant_y = np.float32(1.0 / info.p[0]), np.float32(1.0 / info.p[5])
+    v, u = np.mgrid[0 : depth.shape[0], 0 : depth.shape[1]].astype(np.float32)
+    return np.stack([(u - center_x) * depth * constant_x, (v - center_y) * depth * constant_y, depth], axis=2)
 
 
 def check_points(cloud: PointCloud2, depth_m: np.ndarray, rgb: np.ndarray | None, organized: bool) -> None:
@@ -287,7 +300,7 @@ def check_images(
     """Depth, semantic and colorized outputs against the backend run here; returns the depth."""
     height, width = size
     expected = reference.infer(rgb, size)
-    depth_msg = outputs["depth"]
+    depth_msg = outputs[topics.DEPTH]
     assert (depth_msg.encoding, depth_msg.width, depth_msg.height, depth_msg.step) == (
         "32FC1",
         width,
@@ -298,19 +311,19 @@ def check_images(
     assert np.isfinite(depth_m).all()
     assert np.abs(depth_m - expected.depth * np.float32(scale)).max() <= 1e-5
     assert depth_m.std() > 0  # the random network's output varies over the image
-    semantic = outputs["semantic"]
+    semantic = outputs[topics.SEMANTIC]
     assert (semantic.encoding, semantic.width, semantic.height) == ("mono8", width, height)
     np.testing.assert_array_equal(image_msg_to_array(semantic), expected.labels)
-    for topic in ("depth/colorized", "semantic/colorized"):
+    for topic in (topics.DEPTH_COLORIZED, topics.SEMANTIC_COLORIZED):
         msg = outputs[topic]
         assert (msg.encoding, msg.width, msg.height, msg.step) == ("rgb8", width, height, 3 * width), topic
     metadata = reference.metadata
     np.testing.assert_array_equal(
-        image_msg_to_array(outputs["depth/colorized"]),
+        image_msg_to_array(outputs[topics.DEPTH_COLORIZED]),
         colorize_depth(depth_m, metadata.min_depth * scale, metadata.max_depth * scale, "turbo"),
     )
     palette = np.asarray(metadata.palette, dtype=np.uint8)
-    np.testing.assert_array_equal(image_msg_to_array(outputs["semantic/colorized"]), palette[expected.labels])
+    np.testing.assert_array_equal(image_msg_to_array(outputs[topics.SEMANTIC_COLORIZED]), palette[expected.labels])
     return depth_m
 
 
@@ -358,8 +371,60 @@ def test_raw_image(ros, io_a, reference, small_model, encoding, padding, size): 
     check_header(result, msg.header)
     scale = read_metadata(small_model.onnx).depth_scale  # node A: depth_scale 0.0 = from metadata
     depth_m = check_images(result, reference, seen_rgb, size, scale)
-    check_camera_info(result["depth/camera_info"], width, height)
-    check_points(result["points"], depth_m, seen_rgb, organized=False)
+    check_camera_info(result, width, height)
+    check_points(result[topics.POINTS], depth_m, seen_rgb, organized=False)
+
+
+@pytest.mark.parametrize("node", ["a", "b"])
+def test_points_equal_depth_image_proc_from_published_camera_info(ros, io_a, io_b, node):
+    """points == depth_image_proc's point_cloud_xyz on the published depth/image + depth/camera_info
+    (node A: valid points only, with rgb; node B: organised, network resolution), stride 2."""
+    image_pub, info_pub, outputs = io_a if node == "a" else io_b
+    rgb = smooth_image(96, 128, seed=21)
+    header = ros.new_header(f"dip_{node}")
+    if node == "a":
+        msg = fill_image_msg(Image(header=header), rgb, "rgb8")
+    else:
+        buffer = io.BytesIO()
+        PilImage.fromarray(rgb).save(buffer, format="PNG")
+        msg = CompressedImage(header=header, format="png", data=buffer.getvalue())
+    result = request(ros, image_pub, info_pub, outputs, msg)
+    info = result[topics.DEPTH_CAMERA_INFO]
+    assert list(info.d) == [0.0] * 5 and info.p[0] != CAMERA["fx"] * info.width / CAMERA["width"]  # P, not K
+    expected = depth_image_proc_xyz(result[topics.DEPTH], info)[::2, ::2]
+    cloud = result[topics.POINTS]
+    names = [f.name for f in cloud.fields]
+    dtype = np.dtype({"names": names, "formats": ["<f4"] * len(names)})
+    points = np.frombuffer(bytes(cloud.data), dtype=dtype)
+    xyz = np.stack([points["x"], points["y"], points["z"]], axis=1)
+    if node == "b":
+        assert (cloud.height, cloud.width) == expected.shape[:2]
+        np.testing.assert_allclose(xyz, expected.reshape(-1, 3), rtol=1e-5, atol=1e-6, equal_nan=True)
+    else:
+        valid = expected.reshape(-1, 3)
+        valid = valid[np.isfinite(valid[:, 2])]
+        np.testing.assert_allclose(xyz, valid, rtol=1e-5, atol=1e-6)
+
+
+def test_class_names_and_palette_on_a_latched_topic(ros, nodes, small_model):  # noqa: F811
+    """semantic/classes reaches a subscriber that joins long after the node published it."""
+    from rclpy.qos import DurabilityPolicy
+    from std_msgs.msg import String
+
+    latched = QoSProfile(depth=1, reliability=ReliabilityPolicy.RELIABLE, durability=DurabilityPolicy.TRANSIENT_LOCAL)
+    received = []
+    subscription = ros.node.create_subscription(String, f"{NODE_B}/{topics.SEMANTIC_CLASSES}", received.append, latched)
+    try:
+        assert ros.spin_until(lambda: bool(received), 10.0), "no latched class description"
+    finally:
+        ros.node.destroy_subscription(subscription)
+    description = json.loads(received[0].data)
+    metadata = read_metadata(small_model.onnx)
+    assert description["label_format"] == metadata.label_format == "zero-based"
+    assert [c["id"] for c in description["classes"]] == list(range(metadata.num_classes))
+    assert [c["name"] for c in description["classes"]] == list(metadata.class_names)
+    assert [tuple(c["color"]) for c in description["classes"]] == list(metadata.palette)
+    assert description["model"] == str(small_model.onnx) and description["unknown_id"] is None
 
 
 def test_best_effort_camera_is_served(ros, io_a):
@@ -385,8 +450,8 @@ def test_compressed_image_network_resolution(ros, io_b, reference, fmt):
     decoded = np.asarray(PilImage.open(io.BytesIO(buffer.getvalue())).convert("RGB"))
     size = reference.input_size  # output_resolution: network
     depth_m = check_images(result, reference, decoded, size, SCALE_B)
-    check_camera_info(result["depth/camera_info"], size[1], size[0])
-    check_points(result["points"], depth_m, None, organized=True)
+    check_camera_info(result, size[1], size[0])
+    check_points(result[topics.POINTS], depth_m, None, organized=True)
 
 
 def test_latest_frame_only(ros, io_a):
@@ -403,7 +468,7 @@ def test_latest_frame_only(ros, io_a):
     assert ros.spin_until(lambda: outputs.complete(keys[-1]), 10.0), "the newest frame was not processed"
     ros.spin_until(lambda: False, 2 * DELAY_A)
     after = ros.fresh_diagnostics(NODE_A)
-    processed = [key for key in keys if key in outputs.msgs["depth"]]
+    processed = [key for key in keys if key in outputs.msgs[topics.DEPTH]]
     assert len(processed) <= 2, f"a queue built up: {len(processed)} of 6 burst frames processed"
     assert int(after["dropped"]) - int(before["dropped"]) >= 3
     assert int(after["frames_in"]) - int(before["frames_in"]) >= 5
@@ -427,7 +492,7 @@ def test_malformed_image_is_dropped(ros, nodes, io_a):
     request(ros, image_pub, info_pub, outputs, good)
     after = ros.fresh_diagnostics(NODE_A)
     assert int(after["malformed"]) - int(before["malformed"]) == 1
-    assert stamp_key(bad.header) not in outputs.msgs["depth"]
+    assert stamp_key(bad.header) not in outputs.msgs[topics.DEPTH]
     assert nodes["a"].poll() is None
     assert "dropping malformed image" in node_log(nodes["a"]) and "data has 100 bytes" in node_log(nodes["a"])
 

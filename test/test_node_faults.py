@@ -19,6 +19,7 @@ from ros_helpers import REPO, configure_process, node_log, ros_env, start_node, 
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from gam_depth_ros import topics
 from gam_depth_ros.image_codec import fill_image_msg, image_msg_to_array
 from gam_depth_ros.inference import create_backend
 
@@ -50,9 +51,10 @@ def fault_node(tmp_path_factory):
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
     state = {"depth": {}, "points": {}, "depth/camera_info": {}, "diagnostics": []}
-    for topic, msg_type in (("depth", Image), ("points", PointCloud2), ("depth/camera_info", CameraInfo)):
+    for key, topic, msg_type in (("depth", topics.DEPTH, Image), ("points", topics.POINTS, PointCloud2),
+                                 ("depth/camera_info", topics.DEPTH_CAMERA_INFO, CameraInfo)):
         node.create_subscription(msg_type, f"{ns}/{topic}",
-                                 lambda m, t=topic: state[t].__setitem__(m.header.stamp.nanosec, m), RELIABLE)
+                                 lambda m, k=key: state[k].__setitem__(m.header.stamp.nanosec, m), RELIABLE)
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: state["diagnostics"].extend(
         s for s in m.status if s.name.startswith(ns)), RELIABLE)
     pubs = {"image": node.create_publisher(Image, f"{ns}/image", RELIABLE),

@@ -16,6 +16,7 @@ from ros_helpers import REPO, configure_process, node_log, ros_env, smooth_image
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
+from gam_depth_ros import topics
 from gam_depth_ros.image_codec import fill_image_msg
 
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
@@ -37,7 +38,8 @@ def test_floor_mode_without_a_floor_publishes_semantics_but_no_depth(tmp_path, s
     try:
         for topic in received:
             msg_type = PointCloud2 if topic == "points" else Image
-            node.create_subscription(msg_type, f"{ns}/{topic}", received[topic].append, RELIABLE)
+            name = {"depth": topics.DEPTH, "semantic": topics.SEMANTIC, "points": topics.POINTS}[topic]
+            node.create_subscription(msg_type, f"{ns}/{name}", received[topic].append, RELIABLE)
         node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: diagnostics.extend(
             {kv.key: kv.value for kv in s.values} for s in m.status if s.name.startswith(ns)), RELIABLE)
         image_pub = node.create_publisher(Image, f"{ns}/image", RELIABLE)

@@ -30,6 +30,7 @@ from ros_helpers import configure_process, node_log, smooth_image, start_node, s
 from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header
 
+from gam_depth_ros import topics
 from gam_depth_ros.image_codec import fill_image_msg, image_msg_to_array
 from gam_depth_ros.inference import create_backend
 
@@ -105,7 +106,7 @@ class Harness:
         self.image = node.create_publisher(CompressedImage if compressed else Image,
                                            f"{ns}/image/compressed" if compressed else f"{ns}/image", RELIABLE)
         self.info = node.create_publisher(CameraInfo, f"{ns}/camera_info", RELIABLE)
-        node.create_subscription(Image, f"{ns}/depth", self._store, RELIABLE)
+        node.create_subscription(Image, f"{ns}/{topics.DEPTH}", self._store, RELIABLE)
         assert wait_until(executor, lambda: self.image.get_subscription_count() > 0, 30.0)
 
     def _store(self, msg: Image) -> None:

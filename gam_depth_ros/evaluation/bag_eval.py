@@ -2,7 +2,7 @@
 
     gam-depth-bag-eval --bag BAG --image-topic /camera/image_raw --camera-info-topic /camera/camera_info \\
         --depth-topic /camera/depth/image_raw --model model.onnx [--mode offline|live] [--rate 1.0] \\
-        [--label-topic /camera/labels] [--record OUT_BAG] [--output DIR]
+        [--label-topic /camera/labels [--label-format zero-based|nyu40]] [--record OUT_BAG] [--output DIR]
 
 ``offline`` runs the inference backend on every image; ``live`` starts ``depth_node`` and replays the
 bag to it over DDS (latency, throughput, dropped frames). Ground truth comes from an RGB-D depth
@@ -10,6 +10,9 @@ topic (16UC1 mm or 32FC1 m) matched by nearest stamp within ``--depth-max-dt``. 
 ``report.json``, ``report.md`` and PNG figures to ``--output`` (see :mod:`.report`); exits 0 with a
 complete report, 3 with an incomplete one (truncated bag: what was read is scored and the report
 says so), 2 on a usage or input error (missing topic: the message lists the bag's topics).
+Ground-truth labels are read in ``--label-format`` (``zero-based``: the model's ids, 255 void;
+``nyu40``: 0 = unlabeled, 1 = wall ... 40 = other prop) and converted to the model's ids; when
+they score far better with the ids shifted by one, a warning says the convention looks wrong.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from gam_depth_ros.evaluation.offline import run_offline
 from gam_depth_ros.evaluation.recorder import output_messages, write_recording
 from gam_depth_ros.evaluation.report import latency_stats, write_figures, write_report
 from gam_depth_ros.evaluation.scoring import Scorer
+from gam_depth_ros.labels import LABEL_FORMATS, ZERO_BASED, offset_warning, to_zero_based
 
 LOG = logging.getLogger("gam_depth_ros.bag_eval")
 MONTAGE_ROWS = 4
@@ -41,6 +45,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--camera-info-topic", default="", help="CameraInfo (replayed in live mode)")
     parser.add_argument("--depth-topic", default="", help="ground-truth depth: 16UC1 mm or 32FC1 m")
     parser.add_argument("--label-topic", default="", help="ground-truth labels: mono8 class ids")
+    parser.add_argument("--label-format", choices=LABEL_FORMATS, default=ZERO_BASED,
+                        help="id convention of --label-topic: zero-based (0 = wall ... 39, 255 void; the model's) "
+                             "or nyu40 (0 = unlabeled, 1 = wall ... 40 = other prop)")
     parser.add_argument("--model", required=True, type=Path, help=".onnx (metadata beside it) or checkpoint")
     parser.add_argument("--backend", default="auto", help="offline backend: auto | onnxruntime | torch | tensorrt")
     parser.add_argument("--mode", choices=("offline", "live"), default="offline")
@@ -109,7 +116,8 @@ def evaluate(args: argparse.Namespace) -> dict:
     per_frame, scored = [], []
     for output in outputs:
         frame = frames[output.stamp_ns]
-        score = scorer.add(output.stamp_ns, output.depth_m, output.scale, frame.depth_m, output.labels, frame.labels)
+        gt_labels = None if frame.labels is None else to_zero_based(frame.labels, args.label_format)
+        score = scorer.add(output.stamp_ns, output.depth_m, output.scale, frame.depth_m, output.labels, gt_labels)
         per_frame.append({"stamp_ns": output.stamp_ns, "scale": output.scale, "latency_ms": output.latency_ms,
                           "abs_rel_median": score.median["abs_rel"] if score.median else None,
                           "median_factor": score.median["scale"] if score.median else None,
@@ -126,7 +134,12 @@ def evaluate(args: argparse.Namespace) -> dict:
         "floor_rejections": dict(scale_of.rejections.most_common()) if scale_of is not None else {},
         "figures": write_figures(args.output, samples, pairs, latency),
         "recorded_bag": None,
+        "label_format": args.label_format if args.label_topic else None,
     }
+    summary = report["summary"]
+    if "label_offset_check" in summary:
+        check = {int(shift): miou for shift, miou in summary["label_offset_check"].items()}
+        report["label_warning"] = offset_warning(check, args.label_format)
     if args.record:
         truth = topic_messages(args.bag, {t for t in (args.depth_topic, args.label_topic) if t})
         report["recorded_bag"] = str(write_recording(args.record, bag, args.image_topic, args.camera_info_topic,
@@ -148,7 +161,7 @@ class FloorScaleOfFrames:
 
         if bag.camera_info is None:
             raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
-        self.camera = camera_model_from_msg(bag.camera_info)
+        self.camera = camera_model_from_msg(bag.camera_info).rectified()  # as the node uses it
         self.scaler = DepthScaler("floor", depth_scale, FloorScaleConfig(camera_height=args.camera_height,
                                                                          camera_pitch_deg=args.camera_pitch_deg))
         self.start_ns = bag.frames[0].stamp_ns
@@ -192,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     if report["skipped_messages"]:  # e.g. ground truth in an unsupported encoding: say so, not only in the report
         LOG.warning("warning: %d messages could not be decoded and were skipped, the first: %s",
                     len(report["skipped_messages"]), report["skipped_messages"][0])
+    if report.get("label_warning"):
+        LOG.warning("warning: %s", report["label_warning"])
     if args.scale_mode == "floor" and summary.get("frames_without_scale"):
         reasons = report.get("floor_rejections", {})
         LOG.warning("warning: %d of %d frames had no metric scale from the floor (no depth published for them)%s",

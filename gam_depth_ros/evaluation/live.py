@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
+from gam_depth_ros import topics
 from gam_depth_ros.evaluation.bag_reader import BagFrames
 from gam_depth_ros.evaluation.offline import Output, progress
 from gam_depth_ros.image_codec import image_msg_to_array
@@ -40,9 +41,7 @@ from gam_depth_ros.image_codec import image_msg_to_array
 PACKAGE_CONFIG = Path(__file__).resolve().parents[2] / "config"
 LIVE_OVERRIDES = {"qos_in_reliability": "reliable", "qos_in_depth": 1, "qos_out_reliability": "reliable",
                   "qos_out_depth": 10}
-OUTPUT_TOPICS = {"depth": "sensor_msgs/msg/Image", "semantic": "sensor_msgs/msg/Image",
-                 "depth/camera_info": "sensor_msgs/msg/CameraInfo", "depth/colorized": "sensor_msgs/msg/Image",
-                 "semantic/colorized": "sensor_msgs/msg/Image", "points": "sensor_msgs/msg/PointCloud2"}
+OUTPUT_TOPICS = {topic: kind for topic, (_, kind) in topics.OUTPUTS.items()}
 
 
 @dataclass
@@ -164,7 +163,7 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
             return callback
 
         # The node computes only what has subscribers: without --record, depth and semantics.
-        for topic in OUTPUT_TOPICS if record else ("depth", "semantic"):
+        for topic in OUTPUT_TOPICS if record else (topics.DEPTH, topics.SEMANTIC):
             msgtype = types[OUTPUT_TOPICS[topic]]
             node.create_subscription(msgtype, topic, on_output(topic, msgtype), reliable, raw=True)
         executor = SingleThreadedExecutor(context=context)
@@ -179,7 +178,7 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
         spinner = threading.Thread(target=spin, daemon=True)
         spinner.start()
         deadline = time.monotonic() + startup_timeout
-        while image_pub.get_subscription_count() < 1 or node.count_publishers(f"{namespace}/depth") < 1:
+        while image_pub.get_subscription_count() < 1 or node.count_publishers(f"{namespace}/{topics.DEPTH}") < 1:
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"depth_node did not start (exit code {process.poll()}); "
                                    f"log: {folder / 'node.log'}\n{(folder / 'node.log').read_text()[-2000:]}")
@@ -205,13 +204,13 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
         drain_until = time.monotonic() + drain_timeout
         while time.monotonic() < drain_until and process.poll() is None:
             with lock:
-                if len(received["depth"]) >= len(sent_at):
+                if len(received[topics.DEPTH]) >= len(sent_at):
                     break
             time.sleep(0.05)
         time.sleep(0.2)  # the other outputs of the last frame
         exited_early = process.poll()  # not None: the node ended on its own, before being stopped
         with lock:  # first publish -> last depth received (not the drain wait after a dropped last frame)
-            arrivals = [arrival for arrival, _ in received["depth"].values()]
+            arrivals = [arrival for arrival, _ in received[topics.DEPTH].values()]
         duration = (max(arrivals) if arrivals else time.monotonic()) - start_wall
         spinning.clear()
         spinner.join(2)
@@ -227,13 +226,13 @@ def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0,
                   f"frames were sent; log: {folder / 'node.log'}" + (f" ({' | '.join(tail)})" if tail else ""))
     outputs, latency = [], []
     for stamp, sent in sent_at.items():
-        if stamp not in received["depth"]:
+        if stamp not in received[topics.DEPTH]:
             continue
-        arrival, raw = received["depth"][stamp]
+        arrival, raw = received[topics.DEPTH][stamp]
         depth = image_msg_to_array(deserialize_message(raw, Image))
         labels = None
-        if stamp in received["semantic"]:
-            labels = image_msg_to_array(deserialize_message(received["semantic"][stamp][1], Image))
+        if stamp in received[topics.SEMANTIC]:
+            labels = image_msg_to_array(deserialize_message(received[topics.SEMANTIC][stamp][1], Image))
         latency.append(1000.0 * (arrival - sent))
         outputs.append(Output(stamp, depth.astype(np.float32), labels, depth_scale, latency[-1]))
     recorded = [(f"/gam_depth/{topic}", OUTPUT_TOPICS[topic], stamp, raw)

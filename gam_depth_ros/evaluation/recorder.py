@@ -1,9 +1,9 @@
 """``--record``: the evaluation's inputs and outputs as a rosbag2 (mcap) for Foxglove or RViz.
 
 Inputs and the ground-truth depth and labels keep their topics and serialized bytes; outputs go under
-``/gam_depth/`` (``depth`` 32FC1 metres, ``semantic`` mono8, and in live mode whatever else the node
-published). Every message is logged at its header stamp, so playback lines outputs up with the
-images they came from.
+``/gam_depth/`` with the node's topic names (``depth/image`` 32FC1 metres, ``semantic/image`` mono8,
+and in live mode whatever else the node published). Every message is logged at its header stamp, so
+playback lines outputs up with the images they came from.
 """
 
 from __future__ import annotations
@@ -12,12 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
+from gam_depth_ros import topics
 from gam_depth_ros.evaluation.bag_reader import BagFrames
 from gam_depth_ros.evaluation.offline import Output
 
 
 def output_messages(outputs: list[Output], frame_id: str) -> list[tuple[str, str, int, bytes]]:
-    """Serialized ``/gam_depth/depth`` and ``/gam_depth/semantic`` Image messages of offline outputs."""
+    """Serialized ``/gam_depth/depth/image`` and ``/gam_depth/semantic/image`` Image messages of offline
+    outputs."""
     from rosbags.typesys import Stores, get_typestore
 
     store = get_typestore(Stores.ROS2_HUMBLE)
@@ -26,9 +28,9 @@ def output_messages(outputs: list[Output], frame_id: str) -> list[tuple[str, str
     for output in outputs:
         stamp = T["builtin_interfaces/msg/Time"](sec=output.stamp_ns // 10**9, nanosec=output.stamp_ns % 10**9)
         header = T["std_msgs/msg/Header"](stamp=stamp, frame_id=frame_id)
-        images = [("depth", output.depth_m.astype("<f4"), "32FC1", 4)]
+        images = [(topics.DEPTH, output.depth_m.astype("<f4"), "32FC1", 4)]
         if output.labels is not None:
-            images.append(("semantic", output.labels.astype(np.uint8), "mono8", 1))
+            images.append((topics.SEMANTIC, output.labels.astype(np.uint8), "mono8", 1))
         for name, pixels, encoding, size in images:
             h, w = pixels.shape
             data = np.ascontiguousarray(pixels).view(np.uint8).reshape(-1)

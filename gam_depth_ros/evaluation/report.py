@@ -87,6 +87,10 @@ def markdown(report: dict) -> str:
     if "semantic" in summary:
         s = summary["semantic"]
         lines += ["", f"## Semantics: mIoU {s['miou']:.4f}, pixel accuracy {s['pixel_acc']:.4f}"]
+        if report.get("label_format"):
+            lines += ["", f"Ground-truth labels read as `{report['label_format']}`."]
+        if report.get("label_warning"):
+            lines += ["", f"**Warning**: {report['label_warning']}"]
     if report.get("figures"):
         lines += ["", "## Figures", ""] + [f"![{name}]({name})" for name in report["figures"]]
     if report.get("recorded_bag"):

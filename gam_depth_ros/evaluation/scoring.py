@@ -8,7 +8,9 @@ scaling, the self-supervised protocol) and ``metric`` (the depth as published, n
 per-frame factor of each (``median``: median(gt)/median(pred); ``metric``: the scale the
 prediction used) is kept, so that the report can show how steady a scale is over time. Beside the
 overall scores, :func:`~gam_depth_ros.evaluation.metrics.obstacle_metrics` gives, per protocol,
-object-pixel scores (when the bag has ground-truth labels) and depth-boundary scores.
+object-pixel scores (when the bag has ground-truth labels) and depth-boundary scores. Semantics are
+also scored with the ground-truth ids shifted by -1 and +1 (``label_offset_check``), so that a
+ground truth read in the wrong id convention shows (see :func:`gam_depth_ros.labels.offset_warning`).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from gam_depth_ros.evaluation.metrics import (
     obstacle_metrics,
     single_image_depth_metrics,
 )
+from gam_depth_ros.labels import shift_labels
 
 
 def resize_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
@@ -61,6 +64,7 @@ class Scorer:
     num_classes: int = 40
     frames: list[FrameScore] = field(default_factory=list)
     semantic: SemanticAccumulator | None = None
+    shifted: dict[int, SemanticAccumulator] = field(default_factory=dict)  # ground truth ids + shift
     obstacles: dict[str, ObstacleAccumulator] = field(
         default_factory=lambda: {"median": ObstacleAccumulator(), "metric": ObstacleAccumulator()})
 
@@ -84,7 +88,11 @@ class Scorer:
         if labels is not None and gt_labels is not None:
             if self.semantic is None:
                 self.semantic = SemanticAccumulator(self.num_classes)
-            self.semantic.add(resize_labels(labels, gt_labels.shape), gt_labels)
+                self.shifted = {shift: SemanticAccumulator(self.num_classes) for shift in (-1, 1)}
+            labels = resize_labels(labels, gt_labels.shape)
+            self.semantic.add(labels, gt_labels)
+            for shift, accumulator in self.shifted.items():
+                accumulator.add(labels, shift_labels(gt_labels, shift, self.num_classes))
         score = FrameScore(stamp_ns, median, metric, scale)
         self.frames.append(score)
         return score
@@ -106,6 +114,8 @@ class Scorer:
         }
         if self.semantic is not None and self.semantic.images:
             out["semantic"] = self.semantic.result()
+            out["label_offset_check"] = {"0": out["semantic"]["miou"]} | {
+                f"{shift:+d}": accumulator.result()["miou"] for shift, accumulator in self.shifted.items()}
         if any(a.rows for a in self.obstacles.values()):
             out["obstacles"] = {protocol: a.result() for protocol, a in self.obstacles.items()}
         return out
