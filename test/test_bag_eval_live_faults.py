@@ -21,6 +21,7 @@ import pytest
 from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
 from ros_helpers import REPO, configure_process, ros_env
 
+from gam_depth_ros import topics
 from training.synthetic.generate import TOPICS, render_sequence, write_bag
 
 FRAMES = 30  # a 30 Hz bag: 1 s, replayed at --rate 0.1 (10 s) so that the node dies in the middle
@@ -49,7 +50,8 @@ def node_pids(namespace: str) -> list[int]:
 
 
 def wait_for_depth(namespace: str, count: int, timeout: float = 120.0) -> int:
-    """Listen to ``namespace``/depth until ``count`` images arrived (or the timeout); returns how many."""
+    """Listen to the node's depth image (``namespace``/depth/image) until ``count`` images arrived (or the
+    timeout); returns how many."""
     import rclpy
     from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
@@ -59,7 +61,7 @@ def wait_for_depth(namespace: str, count: int, timeout: float = 120.0) -> int:
     rclpy.init(context=context)
     node = rclpy.create_node(f"watch_{os.getpid()}_{threading.get_ident() % 1000}", context=context)
     seen = []
-    node.create_subscription(Image, f"{namespace}/depth", lambda msg: seen.append(1),
+    node.create_subscription(Image, f"{namespace}/{topics.DEPTH}", lambda msg: seen.append(1),
                              QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE))
     executor = SingleThreadedExecutor(context=context)
     executor.add_node(node)
