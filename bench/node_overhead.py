@@ -38,10 +38,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO / "test"))  # ros_helpers: DDS isolation and node start-up shared with the tests
 sys.path.insert(0, str(REPO))
 
-from ros_helpers import configure_process, node_log, start_node, stop_node  # noqa: E402
+from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics as node_topics  # noqa: E402
 

@@ -25,9 +25,9 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "test")]
+sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from ros_helpers import configure_process, node_log, start_node, stop_node  # noqa: E402
+from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
 
