@@ -41,7 +41,7 @@ from gam_depth_ros.evaluation.metrics import (
     single_image_depth_metrics,
 )
 from training.data.common import DataError
-from training.data.eval_sets import EVAL_SOURCES, NYU_EVAL_CROP, EvalItem, make_eval_set
+from training.data.eval_sets import EVAL_SOURCES, NYU_EVAL_CROP, EvalItem, FolderEvalSet, make_eval_set
 
 LOG = logging.getLogger("training.evaluate")
 
@@ -100,8 +100,6 @@ def evaluate_items(
 def sequence_folder_items(folder: str | Path, per_sequence: int) -> Iterable[EvalItem]:
     """``per_sequence`` evenly spaced frames with depth (and labels) of every sequence folder under
     ``folder`` (the generator's layout: ``<folder>/<sequence>/intrinsics.yaml``), in name order."""
-    from training.data.eval_sets import FolderEvalSet
-
     for intrinsics in sorted(Path(folder).glob("*/intrinsics.yaml")):
         frames = FolderEvalSet(intrinsics.parent)
         step = max(1, len(frames) // per_sequence)
