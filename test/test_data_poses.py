@@ -200,7 +200,8 @@ def test_a_mounting_missing_from_tf_static_is_named(robot_bag, tmp_path):
 def test_fine_tuning_on_a_rosbag_with_odometry_poses(robot_bag, tmp_path):
     bag, _ = robot_bag
     config = load_training_config(REPO / "config" / "train_tiny.yaml", [
-        "data.source=rosbag", f"data.path={bag}", f"data.options={BAG_OPTIONS | {'cache_dir': str(tmp_path / 'c')}}",
+        "data.source=rosbag", f"data.path={bag}",
+        f"data.options={BAG_OPTIONS | {'cache_dir': str(tmp_path / 'c'), 'stride': 1}}",
         "validation=null", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2", "train.progress_bar=false",
         "train.checkpoint_every_epochs=0", "networks.pose_source=data", "networks.initial_depth=2.0",
     ])

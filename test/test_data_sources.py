@@ -310,7 +310,7 @@ def test_rosbag_skips_stationary_frames_and_matches_depth(tmp_path, storage):
     bag = tmp_path / "bag"
     write_bag(bag, storage, frames, depth_m=2.0)
     options = {"topic": "/camera/image", "camera_info_topic": "/camera/camera_info", "depth_topic": "/camera/depth",
-               "min_motion": 1.0}
+               "min_motion": 1.0, "stride": 1}  # the frame-count rule: this test is about extraction
     data = DataConfig(source="rosbag", path=str(bag), options=options, augment=None)
     dataset = make_dataset(data, (0, -1, 1), H, W)
     cache = tmp_path / "bag_frames"
@@ -336,7 +336,8 @@ def test_rosbag_compressed_images_with_config_intrinsics_keep_all(tmp_path):
     bag = tmp_path / "bag"
     write_bag(bag, "mcap", frames, compressed=True)
     camera = {"fx": 60.0, "fy": 60.0, "cx": 39.5, "cy": 29.5, "width": 80, "height": 60}
-    options = {"topic": "/camera/image", "intrinsics": camera, "min_motion": 0.0, "cache_dir": str(tmp_path / "c")}
+    options = {"topic": "/camera/image", "intrinsics": camera, "min_motion": 0.0, "cache_dir": str(tmp_path / "c"),
+               "stride": 1}
     dataset = make_dataset(DataConfig(source="rosbag", path=str(bag), options=options, augment=None), (0, -1, 1), H, W)
     assert len(dataset) == 2  # four frames kept
     sample = dataset[0]

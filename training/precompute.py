@@ -183,14 +183,16 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
-        dataset = dataset_from_args(args)
-        count = precompute(dataset, args.out_dir, args.overwrite, args.limit, segments=args.segments,
-                           vanishing=args.vanishing, scale=args.scale, sigma=args.sigma, min_size=args.min_size,
-                           length_thresh=args.length_thresh or None)
+        parts = dataset_from_args(args)
+        if args.out_dir and len(parts) > 1:
+            raise DataError("--out-dir names one folder, but the data has several sequences (each has its own)")
+        count = sum(precompute(part, args.out_dir, args.overwrite, args.limit, segments=args.segments,
+                               vanishing=args.vanishing, scale=args.scale, sigma=args.sigma, min_size=args.min_size,
+                               length_thresh=args.length_thresh or None) for part in parts)
     except DataError as error:
         LOG.error("error: %s", error)
         return 2
-    LOG.info("wrote %d structure files to %s", count, args.out_dir or dataset.structure_dir)
+    LOG.info("wrote %d structure files to %s", count, args.out_dir or ", ".join(str(p.structure_dir) for p in parts))
     return 0
 
 

@@ -174,9 +174,12 @@ class OnnxSegmenter:
         return resize_nearest(ids.astype(np.int64), *rgb.shape[:2])
 
 
-def write_proxy_labels(dataset: FrameDataset, model: OnnxSegmenter, class_map: ClassMap,
+def write_proxy_labels(dataset: FrameDataset, model, class_map: ClassMap,
                        out_dir: str | Path | None = None, overwrite: bool = False, limit: int = 0) -> int:
     """Write ``<out_dir>/<key>.png`` for every target frame of ``dataset``; returns how many were written.
+
+    ``model`` has ``predict(rgb [h,w,3] uint8) -> ids [h,w]`` (:class:`OnnxSegmenter`, or the depth
+    model's own head, :class:`training.self_labels.SelfSegmenter`).
 
     ``out_dir`` defaults to the dataset's ``labels_dir`` (where its loader looks). Existing files
     are kept unless ``overwrite``. Each target key is labelled once.
@@ -201,6 +204,14 @@ def write_proxy_labels(dataset: FrameDataset, model: OnnxSegmenter, class_map: C
         if written % 500 == 0:
             LOG.info("%d label images written (%d/%d samples)", written, index + 1, len(dataset))
     return written
+
+
+def write_sequences_labels(parts: list[FrameDataset], model, class_map: ClassMap, out_dir: str | Path | None = None,
+                           overwrite: bool = False, limit: int = 0) -> int:
+    """:func:`write_proxy_labels` for each sequence into its own labels folder (``out_dir``: one sequence only)."""
+    if out_dir and len(parts) > 1:
+        raise DataError("--out-dir names one folder, but the data has several sequences (each has its own)")
+    return sum(write_proxy_labels(part, model, class_map, out_dir, overwrite, limit) for part in parts)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -230,12 +241,12 @@ def main(argv: list[str] | None = None) -> int:
         model = OnnxSegmenter(args.model, args.input_name, args.output_name,
                               tuple(args.input_size) if args.input_size else None, args.input_scale,
                               tuple(args.mean), tuple(args.std), args.bgr, args.output_kind, args.threads)
-        dataset = dataset_from_args(args)
-        count = write_proxy_labels(dataset, model, class_map, args.out_dir, args.overwrite, args.limit)
+        parts = dataset_from_args(args)
+        count = write_sequences_labels(parts, model, class_map, args.out_dir, args.overwrite, args.limit)
     except DataError as error:
         LOG.error("error: %s", error)
         return 2
-    LOG.info("wrote %d label images to %s", count, args.out_dir or dataset.labels_dir)
+    LOG.info("wrote %d label images to %s", count, args.out_dir or ", ".join(str(p.labels_dir) for p in parts))
     return 0
 
 

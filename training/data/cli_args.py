@@ -3,7 +3,8 @@
 ``--config train.yaml`` takes the config's ``data`` section (and network size); otherwise
 ``--source``, ``--path``, ``--split-file``, ``--option key=value`` (value parsed as YAML) and
 ``--size H W`` describe it directly. Tools iterate every possible target frame, so the dataset is
-built with ``frame_ids = (0,)`` and without augmentation.
+built with ``frame_ids = (0,)`` and without augmentation; several sequences (a folder of them, many
+bags) come as a list, each writing its side files into its own folders.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import argparse
 
 import yaml
+from torch.utils.data import ConcatDataset
 
 from training.data.common import DataError, FrameDataset
 
@@ -20,15 +22,15 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data source (a training config, or the fields of its data section)")
     group.add_argument("--config", help="training config YAML; its data section and model size are used")
     group.add_argument("--source", choices=("nyu_raw", "folder", "rosbag"), help="data source when no --config")
-    group.add_argument("--path", default="", help="dataset root / image folder / rosbag")
+    group.add_argument("--path", default="", help="dataset root / image folder / rosbag (rosbag: also a glob)")
     group.add_argument("--split-file", default="", help="split file (nyu_raw)")
     group.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
                        help="source option (repeatable), value parsed as YAML, e.g. --option stride=2")
     group.add_argument("--size", nargs=2, type=int, metavar=("H", "W"), help="network size (default 288 384)")
 
 
-def dataset_from_args(args: argparse.Namespace) -> FrameDataset:
-    """The dataset the arguments describe (see the module docstring)."""
+def dataset_from_args(args: argparse.Namespace) -> list[FrameDataset]:
+    """The sequences of the dataset the arguments describe (see the module docstring)."""
     from training.config import DataConfig, load_training_config
     from training.data.factory import make_dataset
 
@@ -54,6 +56,7 @@ def dataset_from_args(args: argparse.Namespace) -> FrameDataset:
     if args.size:
         height, width = args.size
     dataset = make_dataset(data, frame_ids=(0,), height=height, width=width, train=False)
-    if not isinstance(dataset, FrameDataset):
+    parts = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
+    if not all(isinstance(part, FrameDataset) for part in parts):
         raise DataError(f"source {data.source!r} has no target frames to process")
-    return dataset
+    return parts

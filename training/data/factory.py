@@ -7,7 +7,7 @@ source          what                                                        modu
 ==============  ==========================================================  ===========================
 ``nyu_raw``     NYUv2 raw videos, StructDepth/P2Net split file              :mod:`.nyu_raw`
 ``folder``      image-sequence folder + ``intrinsics.yaml``                 :mod:`.folder`
-``rosbag``      rosbag2 (sqlite3 / mcap), extracted to a folder once        :mod:`.rosbag`
+``rosbag``      rosbag2 bags (sqlite3 / mcap), each extracted once          :mod:`.bags`
 ``synthetic``   rendered box-room clips (tests, smoke runs)                 :mod:`.synthetic_clip`
 ``nyu_mat``     labeled NYUv2 ``.mat`` + ``splits.mat`` (validation)        :mod:`.eval_sets`
 ``nyu_h5``      folder of per-image ``.h5`` (validation)                    :mod:`.eval_sets`
@@ -94,7 +94,7 @@ def make_dataset(
 
         return FolderDataset.from_config(data, frame_ids, height, width, train)
     if source == "rosbag":
-        from training.data.rosbag import rosbag_dataset
+        from training.data.bags import rosbag_dataset
 
         return rosbag_dataset(data, frame_ids, height, width, train)
     if source == "synthetic":

@@ -27,14 +27,17 @@ Layout (``data.path``)::
 ``training.synthetic.generate``): the dataset is their concatenation, a sample never spans two
 sequences, and each sequence uses its own ``labels/``, ``depth/`` and ``structure/``.
 
-A sample is frame t (the target) with frames t + stride * offset for the other ``frame_ids``; every
+A sample is frame t (the target) with the frames the spacing rule picks for the other ``frame_ids``
+(:mod:`training.data.spacing`): by default frames t + stride * id; by camera motion (``spacing:
+motion``, needs ``poses.txt``) or time (``spacing: time``, needs frames named by stamps in ns). Every
 t whose frames all exist is a sample. Labels and depth may have the image size (cropped like the
 image; depth is taken as registered to the undistorted image) or the cropped size. Keys of side
 files are the frame stems.
 
-``DataConfig.options``: ``stride`` (1), ``labels_dir`` (``<path>/labels``), ``structure_dir``
-(``<path>/structure``), ``depth_dir`` (``<path>/depth``), ``depth_png_scale`` (1000: PNG units per
-metre), ``poses_file`` (``<path>/poses.txt``; read when it exists).
+``DataConfig.options``: ``stride`` (1), ``spacing`` and its ranges (:mod:`training.data.spacing`),
+``labels_dir`` (``<path>/labels``), ``structure_dir`` (``<path>/structure``), ``depth_dir``
+(``<path>/depth``), ``depth_png_scale`` (1000: PNG units per metre), ``poses_file``
+(``<path>/poses.txt``; read when it exists).
 """
 
 from __future__ import annotations
@@ -66,11 +69,13 @@ from training.data.common import (
     side_file,
 )
 from training.data.poses import read_pose_file
+from training.data.spacing import OPTION_KEYS as SPACING_OPTIONS
+from training.data.spacing import Spacing, sample_frames, spacing_from_options, stamps_from_names
 from training.data.undistort import Undistorter
 
 INTRINSICS_FILE = "intrinsics.yaml"
 INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "crop"}
-OPTIONS = {"stride", "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file"}
+OPTIONS = {*SPACING_OPTIONS, "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file"}
 POSES_FILE = "poses.txt"
 
 
@@ -129,7 +134,7 @@ class FolderDataset(FrameDataset):
         self, path: str | Path, frame_ids: tuple[int, ...], height: int, width: int,
         augment: AugmentConfig | None = None, stride: int = 1, labels_dir: str | Path | None = None,
         structure_dir: str | Path | None = None, depth_dir: str | Path | None = None,
-        depth_png_scale: float = 1000.0, poses_file: str | Path | None = None,
+        depth_png_scale: float = 1000.0, poses_file: str | Path | None = None, spacing: Spacing | None = None,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -141,13 +146,7 @@ class FolderDataset(FrameDataset):
         self.frame_ids = tuple(frame_ids)
         self.camera = read_intrinsics(self.path / INTRINSICS_FILE)
         self.frames = list_frames(self.path)
-        offsets = [stride * f for f in self.frame_ids]
-        lo, hi = -min(offsets + [0]), max(offsets + [0])
-        self.targets = list(range(lo, len(self.frames) - hi))
-        self.offsets = offsets
-        if not self.targets:
-            raise DataError(f"{self.path}: {len(self.frames)} frames are too few for frame_ids "
-                            f"{list(self.frame_ids)} at stride {stride}")
+        self.spacing = spacing or Spacing(stride=stride)
         self.labels_dir = Path(labels_dir) if labels_dir else self.path / "labels"
         self.structure_dir = Path(structure_dir) if structure_dir else self.path / "structure"
         self.depth_dir = Path(depth_dir) if depth_dir else self.path / "depth"
@@ -156,6 +155,14 @@ class FolderDataset(FrameDataset):
         if poses_file and not poses_path.is_file():
             raise DataError(f"{poses_path}: poses_file does not exist")
         self.poses = read_pose_file(poses_path, len(self.frames)) if poses_path.is_file() else None
+        try:
+            self.samples = sample_frames(self.frame_ids, len(self.frames), self.spacing,
+                                         stamps_from_names([f.stem for f in self.frames]), self.poses)
+        except DataError as error:
+            raise DataError(f"{self.path}: {error}") from error
+        if not self.samples:
+            raise DataError(f"{self.path}: {len(self.frames)} frames are too few for frame_ids "
+                            f"{list(self.frame_ids)} at spacing {self.spacing.mode} ({self.spacing.describe()})")
         cam = self.camera
         self.crop = cam["crop"]
         self.raw_size = (cam["height"], cam["width"])
@@ -175,6 +182,8 @@ class FolderDataset(FrameDataset):
         """
         options = dict(data.options)
         check_options("folder", options, OPTIONS)
+        spacing = spacing_from_options(options)
+        options = {k: v for k, v in options.items() if k not in SPACING_OPTIONS} | {"spacing": spacing}
         augment = data.augment if train else None
         folders = sequence_folders(data.path)
         if folders == [Path(data.path)]:
@@ -185,10 +194,10 @@ class FolderDataset(FrameDataset):
         return ConcatDataset([cls(f, tuple(frame_ids), height, width, augment=augment, **options) for f in folders])
 
     def __len__(self) -> int:
-        return len(self.targets)
+        return len(self.samples)
 
     def sample_key(self, index: int) -> str:
-        return self.frames[self.targets[index]].stem
+        return self.frames[self.samples[index][0]].stem
 
     def _prepared(self, path: Path) -> np.ndarray:
         rgb = read_rgb(path)
@@ -198,7 +207,7 @@ class FolderDataset(FrameDataset):
         return self.undistorter(rgb) if self.undistorter is not None else crop_border(rgb, self.crop)
 
     def target_frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
-        return self._prepared(self.frames[self.targets[index]]), self.K_prepared
+        return self._prepared(self.frames[self.samples[index][0]]), self.K_prepared
 
     def _depth(self, key: str) -> np.ndarray | None:
         for suffix in (".png", ".npy"):
@@ -209,12 +218,12 @@ class FolderDataset(FrameDataset):
         return None
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
-        t = self.targets[index]
-        frames = [prepare_frame(self._prepared(self.frames[t + o]), self.height, self.width) for o in self.offsets]
+        indices = list(self.samples[index])
+        frames = [prepare_frame(self._prepared(self.frames[i]), self.height, self.width) for i in indices]
         key = self.sample_key(index)
         labels = read_labels_for(side_file(self.labels_dir, key, ".png"), self.raw_size, self.crop,
                                  self.height, self.width)
         structure = read_structure(side_file(self.structure_dir, key, ".npz"), self.height, self.width)
-        poses = self.poses[[t + o for o in self.offsets]] if self.poses is not None else None
+        poses = self.poses[indices] if self.poses is not None else None
         return assemble_sample(frames, self.K, self.augment, labels=labels, depth_m=self._depth(key),
                                structure=structure, world_from_camera=poses)

@@ -1,9 +1,18 @@
 """rosbag2 recordings as training data (``source: rosbag``), read with the pure-Python ``rosbags``.
 
-``data.path`` is a rosbag2 folder (sqlite3 or mcap storage). On first use the bag is scanned once
-and its useful frames are extracted into an image-sequence folder (the layout of
-:mod:`training.data.folder`), which then serves the samples; later runs with the same settings
-reuse it (``manifest.yaml`` records bag and settings; a change rebuilds it).
+``data.path`` is a rosbag2 folder (sqlite3 or mcap storage), a glob (``recordings/2026-*``) or a
+list of either: a robot's recordings come as many bags. Each bag is its own sequence (no sample
+spans two bags). On first use each bag is scanned once and its useful frames are extracted into
+an image-sequence folder (the layout of :mod:`training.data.folder`), which then serves the
+samples; later runs with the same settings reuse it (``manifest.yaml`` records bag, settings and
+what was dropped; a change rebuilds it). Every run logs per bag how many frames were kept, how many
+were dropped and why (near-stationary, stamp out of order, outside the odometry), and how many
+samples the spacing rule found.
+
+Source frames are spaced by camera motion when the bag gives poses (``odometry_topic``), else by
+time (``spacing: auto``, :mod:`training.data.spacing`; 5-15 cm or 3-10 degrees, or 0.2-0.6 s),
+so one configuration fits 10, 15 and 30 Hz cameras; ``stride`` alone selects the old frame-count
+rule.
 
 Extraction
 ----------
@@ -32,8 +41,10 @@ side files. ``DataConfig.options``: ``topic`` (required), ``camera_info_topic``,
 ``undistort``, ``min_motion`` (1.0), ``depth_topic``, ``depth_max_dt`` (0.02), ``cache_dir``
 (default ``<bag folder>_frames`` beside the bag), ``odometry_topic``, ``tf_static_topic``,
 ``camera_frame``, ``body_frame``, ``camera_extrinsic`` (``{translation: [x, y, z], rotation: [qx, qy,
-qz, qw]}``), ``pose_max_dt``, ``stride``, ``labels_dir``, ``structure_dir`` (folder options; labels and
-structure default to folders inside the cache).
+qz, qw]}``), ``pose_max_dt``, ``spacing`` and its ranges, ``stride``, ``labels_dir``, ``structure_dir``
+(folder options; labels and structure default to folders inside each bag's cache, and cannot be
+shared by several bags). With several bags, ``cache_dir`` is a parent folder: ``<cache_dir>/<bag
+name>`` per bag.
 """
 
 from __future__ import annotations
@@ -52,16 +63,17 @@ from PIL import Image
 from gam_depth_ros.config_io import MAX_YAML_BYTES, ConfigError, parse_yaml, read_text_limited
 from gam_depth_ros.image_codec import ImageDecodeError, depth_msg_to_metres, header_stamp_ns, image_msg_to_rgb_any
 from training.data.bag_poses import body_from_camera, read_pose_topic, read_static_transforms
-from training.data.common import DataError, check_options, resize_nearest
-from training.data.folder import INTRINSICS_FILE, POSES_FILE, FolderDataset
+from training.data.common import DataError, resize_nearest
+from training.data.folder import INTRINSICS_FILE, POSES_FILE
 from training.data.poses import interpolate_poses, write_pose_file
+from training.data.spacing import OPTION_KEYS as SPACING_OPTIONS
 
 LOG = logging.getLogger("training.data")
 
 POSE_OPTIONS = ("odometry_topic", "tf_static_topic", "camera_frame", "body_frame", "camera_extrinsic", "pose_max_dt")
 EXTRACT_OPTIONS = ("topic", "camera_info_topic", "intrinsics", "undistort", "min_motion", "depth_topic",
                    "depth_max_dt", *POSE_OPTIONS)
-OPTIONS = {*EXTRACT_OPTIONS, "cache_dir", "stride", "labels_dir", "structure_dir"}
+OPTIONS = {*EXTRACT_OPTIONS, *SPACING_OPTIONS, "cache_dir", "labels_dir", "structure_dir"}
 MANIFEST = "manifest.yaml"
 MOTION_WIDTH = 160  # grey images are downsampled to at most this width for the stationarity test
 
@@ -91,10 +103,12 @@ class _Extractor:
 
     def __init__(self, bag: Path, options: dict[str, Any]) -> None:
         self.bag, self.options = bag, options
+        self.stats = {"messages": 0, "kept": 0, "stationary": 0, "stamp_out_of_order": 0, "no_odometry": 0}
         if not options.get("topic"):
             raise DataError(f"{bag}: rosbag data needs options.topic (the image topic)")
 
-    def run(self, out: Path) -> int:
+    def run(self, out: Path) -> dict[str, int]:
+        """Write the folder into ``out``; the frame counts (:attr:`stats`)."""
         from rosbags.highlevel import AnyReader
         from rosbags.typesys import Stores, get_typestore
 
@@ -126,7 +140,8 @@ class _Extractor:
                 self._depth(reader, topics[opts["depth_topic"]], stamps, size, out / "depth")
         finally:
             reader.close()
-        return len(stamps)
+        self.stats["kept"] = len(stamps)
+        return self.stats
 
     def _camera(self, reader, topics) -> dict[str, Any]:
         opts = self.options
@@ -163,14 +178,15 @@ class _Extractor:
                                 f"earlier frames {size[1]}x{size[0]}")
             grey = _grey_small(rgb)
             if last is not None and float(np.abs(grey - last).mean()) < min_motion:
+                self.stats["stationary"] += 1
                 continue
             if stamps and stamp <= stamps[-1]:
+                self.stats["stamp_out_of_order"] += 1
                 continue  # duplicate or out-of-order stamp: names must stay unique and sorted
             last = grey
             stamps.append(stamp)
             Image.fromarray(rgb).save(folder / f"{stamp:019d}.png", compress_level=1)
-        LOG.info("%s: kept %d of %d frames of %s (min_motion %.2f)", self.bag, len(stamps), seen,
-                 connection.topic, min_motion)
+        self.stats["messages"] = seen
         return stamps, size or (0, 0), frame_id
 
     def _poses(self, reader, topics, stamps: list[int], camera_frame: str, out: Path) -> list[int]:
@@ -185,10 +201,11 @@ class _Extractor:
         max_gap = int(float(opts.get("pose_max_dt", 0.2)) * 1e9)
         poses = interpolate_poses(fixed_stamps, fixed_from_body, np.asarray(stamps), max_gap) @ extrinsic
         keep = np.isfinite(poses).all(axis=(1, 2))
+        self.stats["no_odometry"] = int((~keep).sum())
         for stamp in np.asarray(stamps)[~keep]:
             (out / "images" / f"{stamp:019d}.png").unlink()
-        LOG.info("%s: camera poses from %s for %d of %d frames (%s -> %s)", self.bag, opts["odometry_topic"],
-                 int(keep.sum()), len(stamps), body, camera)
+        LOG.debug("%s: camera poses from %s for %d of %d frames (%s -> %s)", self.bag, opts["odometry_topic"],
+                  int(keep.sum()), len(stamps), body, camera)
         kept = [s for s, k in zip(stamps, keep) if k]
         if kept:
             write_pose_file(out / POSES_FILE, kept, poses[keep])
@@ -223,7 +240,7 @@ def _bag_signature(bag: Path) -> list[list]:
 
 
 def extract_bag(bag: str | Path, options: dict[str, Any], cache_dir: str | Path | None = None) -> Path:
-    """Extract (or reuse) the image-sequence folder of ``bag``; returns its path."""
+    """Extract (or reuse) the image-sequence folder of ``bag``; returns its path (counts: :func:`extraction_stats`)."""
     bag = Path(bag)
     if not bag.exists():
         raise DataError(f"{bag}: rosbag does not exist")
@@ -235,8 +252,9 @@ def extract_bag(bag: str | Path, options: dict[str, Any], cache_dir: str | Path 
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{cache.name}.", dir=cache.parent))
     try:
-        count = _Extractor(bag, options).run(tmp / "data")
-        (tmp / "data" / MANIFEST).write_text(yaml.safe_dump(manifest | {"frames": count}), encoding="utf-8")
+        stats = _Extractor(bag, options).run(tmp / "data")
+        (tmp / "data" / MANIFEST).write_text(yaml.safe_dump(manifest | {"frames": stats["kept"], "stats": stats}),
+                                            encoding="utf-8")
         if cache.exists() and not _manifest_matches(cache, manifest):
             shutil.rmtree(cache)
         try:
@@ -249,6 +267,17 @@ def extract_bag(bag: str | Path, options: dict[str, Any], cache_dir: str | Path 
     return cache
 
 
+def extraction_stats(cache: str | Path) -> dict[str, int]:
+    """Frame counts recorded when ``cache`` was extracted: messages, kept, and each reason for a drop."""
+    path = Path(cache) / MANIFEST
+    try:
+        stored = parse_yaml(read_text_limited(path, MAX_YAML_BYTES, "manifest"), str(path))
+    except ConfigError as error:
+        raise DataError(str(error)) from error
+    stats = stored.get("stats") if isinstance(stored, dict) else None
+    return {str(k): int(v) for k, v in stats.items()} if isinstance(stats, dict) else {}
+
+
 def _manifest_matches(cache: Path, manifest: dict[str, Any]) -> bool:
     try:
         stored = parse_yaml(read_text_limited(cache / MANIFEST, MAX_YAML_BYTES, "manifest"), str(cache / MANIFEST))
@@ -256,13 +285,3 @@ def _manifest_matches(cache: Path, manifest: dict[str, Any]) -> bool:
         return False
     return isinstance(stored, dict) and all(
         yaml.safe_load(yaml.safe_dump(manifest[k])) == stored.get(k) for k in ("bag", "files", "settings"))
-
-
-def rosbag_dataset(data, frame_ids, height: int, width: int, train: bool) -> FolderDataset:
-    """Dataset of a ``source: rosbag`` :class:`training.config.DataConfig` (extracts on first use)."""
-    options = dict(data.options)
-    check_options("rosbag", options, OPTIONS)
-    folder = extract_bag(data.path, options, options.get("cache_dir"))
-    folder_options = {k: options[k] for k in ("stride", "labels_dir", "structure_dir") if k in options}
-    return FolderDataset(folder, tuple(frame_ids), height, width, augment=data.augment if train else None,
-                         **folder_options)

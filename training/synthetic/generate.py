@@ -1,7 +1,7 @@
 """``gam-depth-synth``: procedural indoor video with exact depth, labels and poses.
 
 Each sequence is one random furnished room (:mod:`.scene`) seen along a camera trajectory
-(:mod:`.trajectory`, ``robot`` or ``handheld`` motion) at 30 Hz, rendered by the ray caster of
+(:mod:`.trajectory`, ``robot`` or ``handheld`` motion) at 30 Hz (``--fps``), rendered by the ray caster of
 :mod:`.room`; sequence ``i`` of a run with seed ``S`` is a pure function of ``(S, i)``. Usage::
 
     .venv/bin/python -m training.synthetic.generate --output data/synth --sequences 20 --frames 150 \\
@@ -16,7 +16,7 @@ Outputs per sequence ``seq_NNNN`` (``--format folder``, ``bag`` or ``both``):
   world-from-camera, ROS optical axes), ``sequence.yaml`` (seed, motion, camera height, room size);
 - bag (``seq_NNNN_bag/``, rosbag2, mcap storage) with :data:`TOPICS`: colour image rgb8, camera info
   (plumb_bob, no distortion), ground-truth depth 32FC1 metres or 16UC1 millimetres, ground-truth
-  labels mono8; every message of a frame has the same header stamp (30 Hz from ``START_NS``) and
+  labels mono8; every message of a frame has the same header stamp (``--fps`` from ``START_NS``) and
   frame id ``camera_optical_frame``. Like a robot's recording it also holds the odometry
   (``/odom``, ``nav_msgs/Odometry`` of ``base_link`` in ``odom``, z up, at the frame stamps) and
   ``/tf_static`` with the camera's mounting (``base_link`` -> ``camera_optical_frame``:
@@ -42,6 +42,7 @@ from PIL import Image
 
 from training.data.poses import homogeneous, matrix_quaternion, write_pose_file
 from training.synthetic.label_noise import LEVELS, degrade_labels
+from training.synthetic.relit_scene import relit_scene
 from training.synthetic.rich_scene import rich_scene
 from training.synthetic.room import intrinsics, render
 from training.synthetic.scene import FLOOR_Y, random_scene
@@ -59,7 +60,7 @@ ODOM_FRAME, BODY_FRAME = "odom", "base_link"
 # REP 103 (x forward, y left, z up) from the optical axes (x right, y down, z forward); also odom from
 # the generator's world, whose y points down
 BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-STYLES = ("plain", "rich", "rich_nonperiodic")
+STYLES = ("plain", "rich", "rich_nonperiodic", "relit")
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
 
 
@@ -79,13 +80,15 @@ class Sequence:
 
 def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
                     camera_height: float | None = 0.8, hfov_deg: float = 65.0, label_noise: str = "none",
-                    style: str = "plain", supersample: int = 1) -> Sequence:
+                    style: str = "plain", supersample: int = 1, fps: float = FPS) -> Sequence:
     """Render sequence ``index`` of a run with ``seed`` (see the module docstring).
 
     ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`), ``rich``
-    (:mod:`.rich_scene`) or ``rich_nonperiodic`` (the same rooms, trajectories, depth and labels
-    with textures that do not repeat). ``camera_height`` None: the robot camera's height is drawn from
-    0.2-1.2 m per sequence (small robots to tall ones) and its pitch from 0-17 degrees down.
+    (:mod:`.rich_scene`), ``rich_nonperiodic`` (the same rooms, trajectories, depth and labels with
+    textures that do not repeat) or ``relit`` (:mod:`.relit_scene`: the plain rooms re-dressed and lit
+    by lamps). ``fps``: frames per second of the trajectory and the stamps. ``camera_height`` None: the
+    robot camera's height is drawn from 0.2-1.2 m per sequence (small robots to tall ones) and its
+    pitch from 0-17 degrees down.
     ``supersample``: rays per pixel side for the colour (:func:`.room.render`); the room, the
     trajectory, depth and labels do not depend on it.
     """
@@ -93,24 +96,29 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
     rng = np.random.default_rng([seed, index])
     texture_set = "nonperiodic" if style == "rich_nonperiodic" else "all"
-    scene = random_scene(rng) if style == "plain" else rich_scene(rng, texture_set)
+    if style == "plain":
+        scene = random_scene(rng)
+    elif style == "relit":
+        scene = relit_scene(rng)
+    else:
+        scene = rich_scene(rng, texture_set)
     pitch = ROBOT_PITCH
     if camera_height is None:
         camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
-    poses = trajectory(scene, frames, rng, motion, camera_height, pitch)
+    poses = trajectory(scene, frames, rng, motion, camera_height, pitch, fps)
     K = intrinsics(width, height, hfov_deg)
     views = [render(scene.room, K, R, t, width, height, supersample) for R, t in poses]
     labels = np.stack([v.labels for v in views])
     noise_rng = np.random.default_rng([seed, index, 1])
     noisy = None if label_noise == "none" else np.stack([degrade_labels(x, noise_rng, label_noise) for x in labels])
     lo, hi = scene.room.lo, scene.room.hi
-    info = {"seed": seed, "index": index, "motion": motion, "fps": FPS, "hfov_deg": hfov_deg,
+    info = {"seed": seed, "index": index, "motion": motion, "fps": fps, "hfov_deg": hfov_deg,
             "camera_height_m": camera_height if motion == "robot" else None,
             "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "supersample": supersample,
             "floor_y": FLOOR_Y,
             "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
     return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
-                    poses, K, START_NS + np.round(np.arange(frames) * 1e9 / FPS).astype(np.int64), info)
+                    poses, K, START_NS + np.round(np.arange(frames) * 1e9 / fps).astype(np.int64), info)
 
 
 def world_from_camera(sequence: Sequence) -> np.ndarray:
@@ -228,7 +236,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gam-depth-synth", description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, type=Path, help="folder for seq_NNNN/ and/or seq_NNNN_bag/")
     parser.add_argument("--sequences", type=int, default=4)
-    parser.add_argument("--frames", type=int, default=150, help="frames per sequence (30 Hz)")
+    parser.add_argument("--frames", type=int, default=150, help="frames per sequence")
+    parser.add_argument("--fps", type=float, default=FPS, help="frames per second (speeds are per second)")
     parser.add_argument("--height", type=int, default=96)
     parser.add_argument("--width", type=int, default=128)
     parser.add_argument("--seed", type=int, default=0)
@@ -250,13 +259,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
     parser.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1")
     args = parser.parse_args(argv)
-    if args.sequences < 1 or args.frames < 1 or min(args.height, args.width) < 8 or args.supersample < 1:
-        parser.error("--sequences, --frames, --supersample must be positive and the image at least 8x8")
+    if (args.sequences < 1 or args.frames < 1 or not 0 < args.fps <= 1000 or min(args.height, args.width) < 8
+            or args.supersample < 1):
+        parser.error("--sequences, --frames, --supersample, --fps must be positive and the image at least 8x8")
     for index in range(args.first_index, args.first_index + args.sequences):
         motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
         camera_height = args.camera_height if args.camera_height is not None or args.style != "plain" else 0.8
         sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
-                                   camera_height, args.hfov, args.label_noise, args.style, args.supersample)
+                                   camera_height, args.hfov, args.label_noise, args.style, args.supersample,
+                                   args.fps)
         name = f"seq_{index:04d}"
         if args.format in ("folder", "both"):
             write_folder(sequence, args.output / name)

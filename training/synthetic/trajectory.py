@@ -1,4 +1,5 @@
-"""Camera trajectories through a :class:`~training.synthetic.scene.Scene` at a fixed frame rate.
+"""Camera trajectories through a :class:`~training.synthetic.scene.Scene` at a fixed frame rate (30 Hz unless
+``fps`` says otherwise; speeds and turn rates are per second).
 
 Two kinds of motion, both collision-free (the camera keeps ``MARGIN`` from walls and furniture
 footprints) and deterministic by the random generator passed in:
@@ -70,11 +71,12 @@ def _heading(v: np.ndarray) -> float:
     return float(np.arctan2(v[0], v[1]))
 
 
-def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator,
-                     camera_height: float = 0.8, pitch: float = ROBOT_PITCH) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``frames`` poses of a robot camera at ``camera_height`` m above the floor (see the module docstring)."""
+def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera_height: float = 0.8,
+                     pitch: float = ROBOT_PITCH, fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``frames`` poses of a robot camera at ``camera_height`` m above the floor, ``fps`` per second
+    (see the module docstring)."""
     y = FLOOR_Y - camera_height
-    dt = 1.0 / FPS
+    dt = 1.0 / fps
     points = _waypoints(scene, rng, 2)
     position, yaw = points[0].copy(), float(rng.uniform(-np.pi, np.pi))
     poses: list[tuple[np.ndarray, np.ndarray]] = []
@@ -112,9 +114,10 @@ def _waypoints_from(scene: Scene, rng: np.random.Generator, start: np.ndarray) -
     return start + rng.normal(0, 1e-3, 2)
 
 
-def _smooth_noise(rng: np.random.Generator, frames: int, amplitude: float, period_s: float) -> np.ndarray:
-    """A smooth random signal [frames]: a sum of three sinusoids with random phases near ``period_s``."""
-    t = np.arange(frames) / FPS
+def _smooth_noise(rng: np.random.Generator, frames: int, amplitude: float, period_s: float,
+                  fps: float = FPS) -> np.ndarray:
+    """A smooth random signal [frames] at ``fps``: a sum of three sinusoids with random phases near ``period_s``."""
+    t = np.arange(frames) / fps
     out = np.zeros(frames)
     for _ in range(3):
         period = period_s * rng.uniform(0.6, 1.6)
@@ -135,8 +138,9 @@ def _catmull_rom(points: np.ndarray, samples_per_segment: int = 50) -> np.ndarra
     return np.asarray(out)
 
 
-def handheld_trajectory(scene: Scene, frames: int, rng: np.random.Generator) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``frames`` poses of a hand-held camera (see the module docstring)."""
+def handheld_trajectory(scene: Scene, frames: int, rng: np.random.Generator,
+                        fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``frames`` poses of a hand-held camera, ``fps`` per second (see the module docstring)."""
     path = None
     for _ in range(20):  # a spline through free waypoints may cut a corner: keep only free ones
         candidate = _catmull_rom(np.asarray(_waypoints(scene, rng, 8)))
@@ -146,19 +150,19 @@ def handheld_trajectory(scene: Scene, frames: int, rng: np.random.Generator) -> 
     if path is None:
         path = _catmull_rom(np.asarray(_waypoints(scene, rng, 8)), 2)  # polyline: segments are free
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
-    speed = np.clip(0.45 + _smooth_noise(rng, frames, 0.5, 4.0), 0.15, 0.8)
-    paused = _smooth_noise(rng, frames, 1.0, 6.0) > 0.55  # pauses: the view turns, the camera stays
+    speed = np.clip(0.45 + _smooth_noise(rng, frames, 0.5, 4.0, fps), 0.15, 0.8)
+    paused = _smooth_noise(rng, frames, 1.0, 6.0, fps) > 0.55  # pauses: the view turns, the camera stays
     speed[paused] = 0.0
-    s = np.minimum(np.cumsum(speed) / FPS, arc[-1] - 1e-6)
+    s = np.minimum(np.cumsum(speed) / fps, arc[-1] - 1e-6)
     xz = np.stack([np.interp(s, arc, path[:, 0]), np.interp(s, arc, path[:, 1])], axis=1)
     ahead = np.stack([np.interp(np.minimum(s + 0.3, arc[-1]), arc, path[:, k]) for k in (0, 1)], axis=1)
     heading = np.array([_heading(a - p) if np.linalg.norm(a - p) > 1e-3 else np.nan for a, p in zip(ahead, xz)])
     heading = _fill_nan(heading)
     heading = np.unwrap(heading)
-    look = _smooth_noise(rng, frames, 0.5, 5.0) + np.where(paused, _smooth_noise(rng, frames, 1.2, 3.0), 0.0)
-    height = 1.45 + _smooth_noise(rng, frames, 0.12, 8.0)
-    pitch = -0.15 + _smooth_noise(rng, frames, 0.1, 3.0)
-    roll = _smooth_noise(rng, frames, 0.04, 2.0)
+    look = _smooth_noise(rng, frames, 0.5, 5.0, fps) + np.where(paused, _smooth_noise(rng, frames, 1.2, 3.0, fps), 0.0)
+    height = 1.45 + _smooth_noise(rng, frames, 0.12, 8.0, fps)
+    pitch = -0.15 + _smooth_noise(rng, frames, 0.1, 3.0, fps)
+    roll = _smooth_noise(rng, frames, 0.04, 2.0, fps)
     return [(rotation(heading[i] + look[i], pitch[i], roll[i]), np.array([xz[i, 0], FLOOR_Y - height[i], xz[i, 1]]))
             for i in range(frames)]
 
@@ -170,11 +174,11 @@ def _fill_nan(values: np.ndarray) -> np.ndarray:
     return np.interp(np.arange(len(values)), good, values[good])
 
 
-def trajectory(scene: Scene, frames: int, rng: np.random.Generator, motion: str,
-               camera_height: float = 0.8, pitch: float = ROBOT_PITCH) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``."""
+def trajectory(scene: Scene, frames: int, rng: np.random.Generator, motion: str, camera_height: float = 0.8,
+               pitch: float = ROBOT_PITCH, fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``, ``fps`` per second."""
     if motion == "robot":
-        return robot_trajectory(scene, frames, rng, camera_height, pitch)
+        return robot_trajectory(scene, frames, rng, camera_height, pitch, fps)
     if motion == "handheld":
-        return handheld_trajectory(scene, frames, rng)
+        return handheld_trajectory(scene, frames, rng, fps)
     raise ValueError(f"motion must be 'robot' or 'handheld', got {motion!r}")
