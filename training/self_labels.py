@@ -62,7 +62,7 @@ class SelfSegmenter:
     def probabilities(self, rgb: np.ndarray) -> np.ndarray:
         """``[C,h,w]`` float32 class probabilities at the network size of an ``[H,W,3]`` uint8 RGB frame."""
         torch = self._torch
-        x = torch.from_numpy(resize_rgb(rgb, *self.input_size)).permute(2, 0, 1)[None].float().div_(255.0)
+        x = torch.from_numpy(resize_rgb(rgb, *self.input_size).copy()).permute(2, 0, 1)[None].float().div_(255.0)
         with torch.inference_mode():
             _, logits = self.model(x)
         return torch.softmax(logits[0].float(), dim=0).numpy()

@@ -154,8 +154,13 @@ def write_folder(sequence: Sequence, folder: str | Path) -> Path:
     return folder
 
 
-def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1", storage: str = "mcap") -> Path:
-    """Write ``sequence`` as a rosbag2 with :data:`TOPICS` (module docstring); returns the bag folder."""
+def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1", storage: str = "mcap",
+              topics: dict[str, str] | None = None) -> Path:
+    """Write ``sequence`` as a rosbag2 with :data:`TOPICS` (module docstring); returns the bag folder.
+
+    ``topics`` renames some: keys of :data:`TOPICS` and ``odometry`` (``/odom``).
+    """
+    names = {**TOPICS, "odometry": ODOM_TOPIC, **(topics or {})}
     from rosbags.rosbag2 import StoragePlugin, Writer
     from rosbags.typesys import Stores, get_typestore
 
@@ -204,8 +209,8 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
     with Writer(path, version=9, storage_plugin=plugin) as writer:
         connections = {key: writer.add_connection(topic, "sensor_msgs/msg/CameraInfo" if key == "camera_info"
                                                   else "sensor_msgs/msg/Image", typestore=store)
-                       for key, topic in TOPICS.items()}
-        odom = writer.add_connection(ODOM_TOPIC, "nav_msgs/msg/Odometry", typestore=store)
+                       for key, topic in names.items() if key in TOPICS}
+        odom = writer.add_connection(names["odometry"], "nav_msgs/msg/Odometry", typestore=store)
         tf_static = writer.add_connection(TF_STATIC_TOPIC, "tf2_msgs/msg/TFMessage", typestore=store)
         mount = T["geometry_msgs/msg/TransformStamped"](
             header=header(int(sequence.stamps_ns[0]), BODY_FRAME), child_frame_id=FRAME_ID,

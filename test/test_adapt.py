@@ -1,0 +1,123 @@
+"""Adapting to a robot's recordings: many bags, self-training labels, ``gam-depth-adapt`` end to end."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+from PIL import Image
+from torch.utils.data import ConcatDataset
+
+from training import adapt
+from training.config import DataConfig
+from training.data.common import DataError
+from training.data.factory import make_dataset
+from training.self_labels import SelfSegmenter, write_self_labels
+from training.synthetic.generate import TOPICS, render_sequence, write_bag
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "models" / "demo" / "gam_depth_demo.safetensors"
+FRAMES = 45
+OPTIONS = {"topic": TOPICS["image"], "camera_info_topic": TOPICS["camera_info"], "odometry_topic": "/odom",
+           "undistort": False}
+
+
+@pytest.fixture(scope="module")
+def robot_bags(tmp_path_factory) -> list[Path]:
+    """Three 15 Hz robot bags (rooms 0, 1, 3 of seed 5, relit style, 96x128) with odometry and depth.
+
+    Room 2 of seed 5 is bare (walls and floor only), so it cannot score objects.
+    """
+    folder = tmp_path_factory.mktemp("bags")
+    bags = []
+    for index, room in enumerate((0, 1, 3)):
+        sequence = render_sequence(5, room, FRAMES, 96, 128, "robot", 0.45, style="relit", fps=15.0)
+        bags.append(write_bag(sequence, folder / f"room_{index}"))
+    return bags
+
+
+def test_many_bags_one_sequence_each_with_a_log_line_per_bag(robot_bags, tmp_path, caplog):
+    data = DataConfig(source="rosbag", path=tuple(str(b) for b in robot_bags[:2]),
+                      options=OPTIONS | {"cache_dir": str(tmp_path / "cache")}, augment=None)
+    with caplog.at_level(logging.INFO, logger="training.data"):
+        dataset = make_dataset(data, (0, -1, 1), 96, 128)
+    assert isinstance(dataset, ConcatDataset) and len(dataset.datasets) == 2
+    for part, bag in zip(dataset.datasets, robot_bags[:2]):
+        assert part.path == tmp_path / "cache" / bag.name  # extracted and cached per bag
+        assert all(0 <= i < len(part.frames) for sample in part.samples for i in sample)  # never the other bag
+        assert part.poses is not None and len(part.samples) > 0
+    lines = [r.getMessage() for r in caplog.records if "samples (spacing motion)" in r.getMessage()]
+    assert len(lines) == 2 and all(f"of {FRAMES} frames of {TOPICS['image']}" in line for line in lines)
+    assert len(dataset) == sum(len(p) for p in dataset.datasets)
+    first = dataset[len(dataset.datasets[0])]  # the first sample of the second bag: its own poses
+    assert bool(first["has_poses"]) and first["images"].shape == (3, 3, 96, 128)
+    # a glob finds the same bags (sorted; the caches beside them are not bags)
+    globbed = DataConfig(source="rosbag", path=str(robot_bags[0].parent / "room_*"), options=OPTIONS, augment=None)
+    assert [p.path.name for p in make_dataset(globbed, (0, 1), 96, 128).datasets] == [
+        f"room_{i}_frames" for i in range(3)]
+    with pytest.raises(DataError, match="matches no rosbag"):
+        make_dataset(DataConfig(source="rosbag", path=str(tmp_path / "none_*"), options=OPTIONS), (0, 1), 96, 128)
+    with pytest.raises(DataError, match="given twice"):
+        make_dataset(DataConfig(source="rosbag", path=(str(robot_bags[0]),) * 2, options=OPTIONS), (0, 1), 96, 128)
+    with pytest.raises(DataError, match="cannot be set for several bags"):
+        make_dataset(DataConfig(source="rosbag", path=tuple(str(b) for b in robot_bags[:2]),
+                                options=OPTIONS | {"labels_dir": str(tmp_path)}), (0, 1), 96, 128)
+
+
+def test_self_training_labels_follow_the_models_confident_classes(robot_bags, tmp_path):
+    data = DataConfig(source="rosbag", path=str(robot_bags[0]), options=OPTIONS | {"cache_dir": str(tmp_path / "c")},
+                      augment=None)
+    targets = make_dataset(data, (0,), 96, 128, train=False)
+    segmenter = SelfSegmenter(SHIPPED, min_confidence=0.6)
+    rgb, _ = targets.target_frame(3)
+    probabilities = segmenter.probabilities(rgb)
+    assert probabilities.shape == (40, 96, 128) and np.allclose(probabilities.sum(0), 1.0, atol=1e-4)
+    expected = np.where(probabilities.max(0) >= 0.6, probabilities.argmax(0), 255)
+    assert np.array_equal(segmenter.predict(rgb), expected)
+    assert 0.0 < segmenter.void_share < 0.9  # some pixels are unsure, most are not
+    assert write_self_labels([targets], SHIPPED, 0.6) == len(targets)
+    written = np.asarray(Image.open(targets.labels_dir / f"{targets.sample_key(3)}.png"))
+    assert np.array_equal(written, expected)
+    assert (written == 1).mean() > 0.1  # the floor (id 1) is found in a robot's view
+    sample = make_dataset(data, (0, -1, 1), 96, 128)[0]
+    assert bool(sample["has_labels"]) and int((sample["labels"] != 255).sum()) > 0
+    with pytest.raises(DataError, match="min_confidence"):
+        SelfSegmenter(SHIPPED, min_confidence=1.0)
+
+
+def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
+    out = tmp_path / "adapted"
+    code = adapt.main(["--bags", str(robot_bags[0]), str(robot_bags[1]), "--eval-bag", str(robot_bags[2]),
+                       "--output", str(out), "--rectified", "--replay-rooms", "1", "--epochs", "1",
+                       "--set", "train.max_steps=2", "--set", "train.num_workers=0"])
+    printed = capsys.readouterr().out
+    assert code == 0, printed
+    for stage in ("[1/6] extracting", "[2/6] self-labels", "[3/6] fine-tuning", "[4/6] exporting",
+                  "[5/6] evaluating", "[6/6] writing the report"):
+        assert stage in printed
+    assert f"odometry /odom; evaluation depth {TOPICS['depth']}" in printed
+    report = json.loads((out / "report.json").read_text())
+    assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"]
+    assert len(report["bags"]) == 2  # the replay room is trained on, not reported as the robot's
+    for when in ("before", "after"):
+        summary = report[when]
+        assert summary["frames"] == FRAMES and 0.0 < summary["median"]["abs_rel"] < 1.0
+        assert 0.0 < summary["obstacles"]["median"]["object_abs_rel"] < 2.0
+        assert (out / f"eval_{when}" / "report.md").is_file()
+    markdown = (out / "report.md").read_text()
+    assert "| AbsRel (median) |" in markdown and "| object AbsRel (metric) |" in markdown
+    assert (out / "replay" / "replay_00").is_dir()
+    onnx = out / "model" / "gam_depth_adapted.onnx"
+    from gam_depth_ros.inference import create_backend
+
+    backend = create_backend("onnxruntime", onnx)
+    assert backend.infer(np.zeros((96, 128, 3), np.uint8)).depth.shape == (96, 128)
+    saved = yaml.safe_load(sorted((out / "train" / "checkpoints").glob("step_*.yaml"))[-1].read_text())
+    assert saved["data"]["options"]["odometry_topic"] == "/odom"  # the config is saved beside the checkpoint
+    # the evaluation bag must not be a training bag
+    assert adapt.main(["--bags", str(robot_bags[0]), "--eval-bag", str(robot_bags[0]), "--output", str(out)]) == 2
+    assert "not trained on" in capsys.readouterr().err
