@@ -84,8 +84,8 @@ def merge_profiles(robot_path: str, package_path: str) -> ElementTree.ElementTre
     ValueError
         The robot's profile cannot be read, or its default participant chooses its transports.
     """
-    robot, package = _read(robot_path), _read(package_path)
-    robot_profiles, package_profiles = _profiles(robot, robot_path), _profiles(package, package_path)
+    robot = _read(robot_path)
+    robot_profiles = _profiles(robot, robot_path)
     participants = [p for p in robot_profiles if p.tag == "participant"]
     default = next((p for p in participants if p.get("is_default_profile") == "true"), None)
     if default is not None:
@@ -99,6 +99,8 @@ def merge_profiles(robot_path: str, package_path: str) -> ElementTree.ElementTre
                 "with a 33554432-byte segment_size to it for camera-sized images, see config/fastdds_shm.xml), "
                 "or unset the variable to use the package's profile"
             )
+    package = _read(package_path)
+    package_profiles = _profiles(package, package_path)
     descriptors = _child(robot_profiles, "transport_descriptors")
     if descriptors is None:  # first: Fast DDS resolves a participant's transport ids as it reads it
         descriptors = ElementTree.Element("transport_descriptors")

@@ -34,7 +34,8 @@ ROBOT_PROFILE = """<?xml version="1.0" encoding="UTF-8" ?>
 """
 WHITELIST = """<useBuiltinTransports>false</useBuiltinTransports>
         <userTransports><transport_id>robot_udp</transport_id></userTransports>"""
-# Sum of this process's mappings of Fast DDS data segments (not the small per-port ones).
+# Sum of this process's mappings of Fast DDS data segments (not the small per-port ones); Fast DDS 3
+# names them fastdds_*, Fast DDS 2 (Humble, Jazzy) fastrtps_*.
 SEGMENT_PROBE = """
 import rclpy, time
 rclpy.init()
@@ -43,7 +44,7 @@ time.sleep(0.3)
 total = 0
 for line in open("/proc/self/maps"):
     name = line.split()[-1]
-    if name.startswith("/dev/shm/fastdds_") and "port" not in name:
+    if name.startswith(("/dev/shm/fastdds_", "/dev/shm/fastrtps_")) and "port" not in name:
         start, end = line.split()[0].split("-")
         total += int(end, 16) - int(start, 16)
 print("segment", total)
