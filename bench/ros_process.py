@@ -54,14 +54,16 @@ def start_node(
     namespace: str = "",
     shm_profile: bool = True,
     name: str = "node",
+    module: str = "gam_depth_ros.node",
 ) -> subprocess.Popen:
-    """Start ``python -m gam_depth_ros.node`` with ``params`` in a params file; output to a log file."""
+    """Start ``python -m <module>`` (the node, or ``gam_depth_ros.lifecycle_node``) with ``params`` in a
+    params file; output to a log file."""
     folder.mkdir(parents=True, exist_ok=True)
     params_file = folder / f"{name}_params.yaml"
     params_file.write_text(yaml.safe_dump({"/**/depth_node": {"ros__parameters": params}}))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("FASTDDS_", "FASTRTPS_"))}
     env.update(ros_env(folder / "ros_log", shm_profile))
-    command = [sys.executable, "-m", "gam_depth_ros.node", "--ros-args", "--params-file", str(params_file)]
+    command = [sys.executable, "-m", module, "--ros-args", "--params-file", str(params_file)]
     if namespace:
         command += ["-r", f"__ns:={namespace}"]
     log = open(folder / f"{name}.log", "wb")  # noqa: SIM115 - closed by stop_node

@@ -13,13 +13,20 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+# What share/ must hold (runtime files only) and what must stay out of it (training configs, the
+# demo's safetensors checkpoint, evaluation scores).
 SHARED_FILES = sorted(
     [f"launch/{p.name}" for p in (ROOT / "launch").glob("*.launch.py")]
-    + [f"config/{p.name}" for p in (ROOT / "config").glob("*.yaml")]
-    + [f"config/{p.name}" for p in (ROOT / "config").glob("*.xml")]
-    + [f"models/demo/{p.name}" for p in (ROOT / "models" / "demo").glob("*")]
+    + ["config/depth.yaml", "config/fastdds_shm.xml", "config/gam_depth.rviz", "config/foxglove_layout.json"]
+    + ["models/demo/gam_depth_demo.onnx", "models/demo/gam_depth_demo.json"]
 )
-RUNTIME_IMPORTS = {"rclpy", "sensor_msgs", "std_msgs", "diagnostic_msgs", "ament_index_python"}
+NOT_SHARED = sorted(
+    {f"config/{p.name}" for p in (ROOT / "config").iterdir()} - set(SHARED_FILES)
+    | {f"models/demo/{p.name}" for p in (ROOT / "models" / "demo").iterdir()} - set(SHARED_FILES)
+)
+# ROS client libraries imported by name; message/service packages are found by their .msg/.srv imports.
+ROS_LIBRARIES = {"rclpy", "ament_index_python", "launch", "launch_ros"}
+ROS_INTERFACE_KINDS = ("msg", "srv", "action")
 
 
 def test_colcon_builds_and_installs_launch_and_config(tmp_path):
@@ -39,9 +46,10 @@ def test_colcon_builds_and_installs_launch_and_config(tmp_path):
     assert (share / "package.xml").is_file()
     for relative in SHARED_FILES:
         assert (share / relative).is_file(), relative
-    assert {"launch/depth.launch.py", "config/depth.yaml", "config/fastdds_shm.xml", "config/model.yaml",
-            "models/demo/gam_depth_demo.onnx", "models/demo/gam_depth_demo.json"} <= set(SHARED_FILES)
-    for script in ("depth_node", "gam-depth-export", "gam-depth-bag-eval"):
+    assert "config/train_nyu.yaml" in NOT_SHARED and "models/demo/gam_depth_demo.safetensors" in NOT_SHARED
+    for relative in NOT_SHARED:
+        assert not (share / relative).exists(), relative
+    for script in ("depth_node", "depth_lifecycle_node", "gam-depth-export", "gam-depth-bag-eval"):
         assert (prefix / "lib" / "gam_depth_ros" / script).is_file(), script
     site = next(prefix.glob("lib/python3*/site-packages"))
     assert (site / "gam_depth_ros" / "inference" / "onnx_backend.py").is_file()
@@ -59,31 +67,48 @@ def test_pip_wheel_holds_package_and_data(tmp_path):
     data = "gam_depth_ros-0.1.0.data/data/share/gam_depth_ros/"
     for relative in SHARED_FILES:
         assert data + relative in names
+    for relative in NOT_SHARED:
+        assert data + relative not in names
     assert "gam_depth_ros/networks/resnet.py" in names
     assert not any(n.startswith("training/") for n in names)
 
 
 def _imported_modules(path: Path) -> set[str]:
+    """Dotted names of the absolute imports of ``path`` (``import a.b``, ``from a.b import c``: ``a.b``)."""
     tree = ast.parse(path.read_text(), str(path))
     modules = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            modules.update(alias.name.split(".")[0] for alias in node.names)
+            modules.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            modules.add(node.module.split(".")[0])
+            modules.add(node.module)
     return modules
+
+
+def _ros_packages(modules: set[str]) -> set[str]:
+    """The ROS packages among dotted module names: client libraries and message/service packages."""
+    packages = set()
+    for module in modules:
+        parts = module.split(".")
+        if parts[0] in ROS_LIBRARIES or (len(parts) > 1 and parts[1] in ROS_INTERFACE_KINDS):
+            packages.add(parts[0])
+    return packages
 
 
 def test_runtime_never_imports_training_and_declares_its_ros_dependencies():
     imported = set()
-    for path in (ROOT / "gam_depth_ros").rglob("*.py"):
+    for path in [*(ROOT / "gam_depth_ros").rglob("*.py"), *(ROOT / "launch").glob("*.py")]:
         modules = _imported_modules(path)
-        assert "training" not in modules, f"{path} imports training/"
+        assert "training" not in {m.split(".")[0] for m in modules}, f"{path} imports training/"
         imported |= modules
+    ros_packages = _ros_packages(imported)
+    # Found, not assumed: what the node, the lifecycle node and the launch file import.
+    assert {"rclpy", "rcl_interfaces", "sensor_msgs", "diagnostic_msgs", "launch_ros"} <= ros_packages
     manifest = ET.parse(ROOT / "package.xml").getroot()
     assert manifest.get("format") == "3" and manifest.findtext("name") == "gam_depth_ros"
     exec_depends = {e.text for e in manifest.findall("exec_depend")}
-    assert (imported & RUNTIME_IMPORTS) <= exec_depends
+    assert ros_packages <= exec_depends, f"missing from package.xml: {sorted(ros_packages - exec_depends)}"
+    assert "lifecycle_msgs" in exec_depends  # rclpy.lifecycle's services, which lifecycle managers call
     assert {"python3-numpy", "python3-yaml", "python3-pil"} <= exec_depends
     assert "python3-pytest" in {e.text for e in manifest.findall("test_depend")}
     assert manifest.find("export/build_type").text == "ament_python"
