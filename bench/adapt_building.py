@@ -28,6 +28,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training import adapt  # noqa: E402
 from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
@@ -79,10 +80,11 @@ def scores(model: Path, folders: dict[str, Path]) -> dict:
     return out
 
 
-def summary(runs: list[dict], shipped: dict) -> dict:
+def summary(runs: list[dict], shipped: dict, field: str = "scores") -> dict:
+    """Per held-out set: shipped AbsRel, the adapted runs' mean and spread, the change in percent."""
     out = {}
     for key, base in shipped.items():
-        values = [run["scores"][key]["abs_rel"] for run in runs]
+        values = [run[field][key]["abs_rel"] for run in runs]
         mean = statistics.fmean(values)
         out[key] = {"shipped": base["abs_rel"], "adapted_mean": mean,
                     "adapted_std": statistics.stdev(values) if len(values) > 1 else 0.0,
@@ -111,20 +113,27 @@ def main(argv: list[str] | None = None) -> int:
         if adapt.main(adapt_argv) != 0:
             raise SystemExit(f"gam-depth-adapt failed for seed {seed}")
         minutes = (time.monotonic() - start) / 60
-        runs.append({"seed": seed, "minutes": minutes,
-                     "scores": scores(run_dir / "model" / "gam_depth_adapted.onnx", folders)})
+        # the ablation of --blend: the last fine-tuning checkpoint alone (blend 1)
+        report = json.loads((run_dir / "report.json").read_text())
+        unblended = run_dir / "fine_tuned_only.onnx"
+        export_checkpoint(report["fine_tuned_checkpoint"], unblended)
+        runs.append({"seed": seed, "minutes": minutes, "blend": report["blend"],
+                     "scores": scores(run_dir / "model" / "gam_depth_adapted.onnx", folders),
+                     "fine_tuned_only_scores": scores(unblended, folders)})
         print(json.dumps(runs[-1]), flush=True)
-    table = summary(runs, shipped)
-    print(f"{'set':24s} {'shipped':>8s} {'adapted (mean ± std)':>22s} {'change':>8s}")
-    for key, row in table.items():
-        print(f"{key:24s} {row['shipped']:8.3f} {row['adapted_mean']:12.3f} ± {row['adapted_std']:.3f} "
-              f"{row['change_percent']:+7.1f} %")
+    table, ablation = summary(runs, shipped), summary(runs, shipped, "fine_tuned_only_scores")
+    for title, rows in (("gam-depth-adapt (default)", table), ("fine-tuned only (--blend 1)", ablation)):
+        print(f"{title:28s} {'shipped':>8s} {'adapted (mean ± std)':>22s} {'change':>8s}")
+        for key, row in rows.items():
+            print(f"  {key:26s} {row['shipped']:8.3f} {row['adapted_mean']:12.3f} ± {row['adapted_std']:.3f} "
+                  f"{row['change_percent']:+7.1f} %")
     result = {"command": " ".join(["bench/adapt_building.py", *(argv if argv is not None else sys.argv[1:])]),
               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
               "building": BUILDING, "rooms": {"train": list(TRAIN_ROOMS), "eval_bag": EVAL_ROOM,
                                               "heldout": list(HELDOUT_ROOMS)},
               "original_heldout": ORIGINAL | {"folder": str(args.original_heldout)}, "per_sequence": PER_SEQUENCE,
-              "shipped": shipped, "runs": runs, "summary": table}
+              "shipped": shipped, "runs": runs, "summary": table,
+              "summary_fine_tuned_only": ablation}
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
     return 0

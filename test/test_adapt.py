@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 import yaml
 from PIL import Image
 from torch.utils.data import ConcatDataset
@@ -101,7 +102,7 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
         assert stage in printed
     assert f"odometry /odom; evaluation depth {TOPICS['depth']}" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"]
+    assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"] and report["blend"] == 0.7
     assert len(report["bags"]) == 2  # the replay room is trained on, not reported as the robot's
     for when in ("before", "after"):
         summary = report[when]
@@ -112,6 +113,7 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
     assert "| AbsRel (median) |" in markdown and "| object AbsRel (metric) |" in markdown
     assert (out / "replay" / "replay_00").is_dir()
     onnx = out / "model" / "gam_depth_adapted.onnx"
+    assert onnx.with_suffix(".pt").is_file()  # the blended weights, a start for the next fine-tuning
     from gam_depth_ros.inference import create_backend
 
     backend = create_backend("onnxruntime", onnx)
@@ -121,3 +123,26 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
     # the evaluation bag must not be a training bag
     assert adapt.main(["--bags", str(robot_bags[0]), "--eval-bag", str(robot_bags[0]), "--output", str(out)]) == 2
     assert "not trained on" in capsys.readouterr().err
+
+
+def test_blend_checkpoints_mixes_float_weights_and_keeps_the_rest(tmp_path):
+    from gam_depth_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from gam_depth_ros.model_config import ModelConfig
+    from training.checkpointing import blend_checkpoints
+
+    config = ModelConfig(height=96, width=128, base_channels=32)
+    start = save_checkpoint(tmp_path / "start.safetensors", {"w": torch.tensor([0.0, 10.0]),
+                                                             "count": torch.tensor([5])}, config)
+    tuned = save_checkpoint(tmp_path / "tuned.pt", {"w": torch.tensor([1.0, 20.0]), "count": torch.tensor([7]),
+                                                    "head": torch.tensor([3.0])}, config, {"train": {"epochs": 2}})
+    out = load_checkpoint(blend_checkpoints(start, tuned, 0.7, tmp_path / "blend.pt"))
+    assert torch.allclose(out.state_dict["w"], torch.tensor([0.7, 17.0]))  # 0.7 * tuned + 0.3 * start
+    assert out.state_dict["count"].tolist() == [7] and out.state_dict["head"].tolist() == [3.0]  # from tuned
+    assert out.training_config == {"train": {"epochs": 2}} and out.model_config == config
+    assert torch.equal(load_checkpoint(blend_checkpoints(start, tuned, 1.0, tmp_path / "one.pt")).state_dict["w"],
+                       torch.tensor([1.0, 20.0]))
+    with pytest.raises(CheckpointError, match="outside"):
+        blend_checkpoints(start, tuned, 1.5, tmp_path / "bad.pt")
+    other = save_checkpoint(tmp_path / "other.pt", {"w": torch.zeros(3)}, config)
+    with pytest.raises(CheckpointError, match="different architectures"):
+        blend_checkpoints(start, other, 0.5, tmp_path / "bad.pt")

@@ -13,7 +13,9 @@ The loop of README "Adapting to your building"::
    frame, low-confidence pixels void (:mod:`training.self_labels`), so the semantic constraint works;
 3. **fine-tune** from ``--checkpoint`` with ``config/finetune_rosbag.yaml`` (camera poses from the
    odometry when the bags have it, else the pose network);
-4. **export** the last checkpoint to ONNX (+ metadata), ready for ``depth.launch.py model_path:=...``;
+4. **export** to ONNX (+ metadata), ready for ``depth.launch.py model_path:=...``: the last
+   checkpoint blended with the starting model (``--blend``, weight of the fine-tuned weights,
+   :func:`training.checkpointing.blend_checkpoints`), which forgets less of the rooms it knew;
 5. **evaluate** the starting model and the adapted one with ``gam-depth-bag-eval`` on the
    evaluation bag (it needs a depth topic);
 6. **report**: ``report.md`` / ``report.json`` with the before/after table (median-scaled and metric,
@@ -150,6 +152,7 @@ def run(args: argparse.Namespace) -> dict:
     from gam_depth_ros.config_io import ConfigError
     from gam_depth_ros.evaluation.bag_reader import BagError
     from gam_depth_ros.export import ExportError, export_checkpoint
+    from training.checkpointing import blend_checkpoints
     from training.config import load_training_config
     from training.data.common import DataError
     from training.data.factory import make_dataset
@@ -199,10 +202,11 @@ def run(args: argparse.Namespace) -> dict:
                              f"(~{steps * config.train.batch_size / 15 / 60:.0f} min at 15 images/s on 2 CPU cores)")
         result = Trainer(config, init_distributed()).fit()
         stages.end(start, f"{result.step} steps, checkpoint {result.checkpoint}")
-        start = stages.begin("exporting to ONNX")
+        start = stages.begin(f"exporting to ONNX ({args.blend:g} fine-tuned + {1 - args.blend:g} starting weights)")
         onnx = args.output / "model" / "gam_depth_adapted.onnx"
         onnx.parent.mkdir(parents=True, exist_ok=True)
-        export_checkpoint(result.checkpoint, onnx)
+        export_checkpoint(blend_checkpoints(args.checkpoint, result.checkpoint, args.blend, onnx.with_suffix(".pt")),
+                          onnx)
         stages.end(start, str(onnx))
         start = stages.begin(f"evaluating before and after on {args.eval_bag}")
         evals = {}
@@ -214,7 +218,8 @@ def run(args: argparse.Namespace) -> dict:
     start = stages.begin("writing the report")
     report = {"bags": [str(b) for b in args.bags], "eval_bag": str(args.eval_bag), "checkpoint": str(args.checkpoint),
               "baseline_model": str(args.baseline_model), "model": str(onnx), "self_labels": not args.no_self_labels,
-              "odometry": odometry, "steps": result.step, "minutes": (time.monotonic() - stages.started) / 60,
+              "odometry": odometry, "steps": result.step, "fine_tuned_checkpoint": str(result.checkpoint),
+              "blend": args.blend, "minutes": (time.monotonic() - stages.started) / 60,
               "before": evals["before"]["summary"], "after": evals["after"]["summary"]}
     (args.output / "report.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     (args.output / "report.md").write_text(report_markdown(report), encoding="utf-8")
@@ -241,7 +246,8 @@ def report_markdown(report: dict) -> str:
 
     lines = ["# gam-depth-adapt report", "",
              f"Fine-tuned {report['checkpoint']} on {len(report['bags'])} bag(s) for {report['steps']} steps "
-             f"({report['minutes']:.1f} min in all; self-labels {'on' if report['self_labels'] else 'off'}; "
+             f"({report['minutes']:.1f} min in all; exported as {report['blend']:g} fine-tuned + "
+             f"{1 - report['blend']:g} starting weights; self-labels {'on' if report['self_labels'] else 'off'}; "
              f"poses from {report['odometry'] or 'the pose network'}). Evaluated on {report['eval_bag']}.", "",
              "| score | before | after | change |", "|---|---|---|---|"]
     for name, before, after in before_after_rows(report):
@@ -274,6 +280,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="generated rooms of the original training style trained on too (0: none)")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="self-labels: void below this confidence")
     parser.add_argument("--semantic-weight", type=float, default=0.1, help="self-labels: weight of the semantic loss")
+    parser.add_argument("--blend", type=float, default=0.7,
+                        help="weight of the fine-tuned weights in the exported model, the rest the starting "
+                             "model's (1: fine-tuned only; 0.7 chosen on tuning rooms, docs/training.md)")
     parser.add_argument("--epochs", type=int, default=0, help="fine-tuning epochs (0: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config override")

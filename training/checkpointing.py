@@ -254,6 +254,37 @@ def init_from_checkpoint(model, path: str | Path) -> None:
                                   f"({str(error).splitlines()[0]}); check networks.pose_base_channels") from error
 
 
+def blend_checkpoints(start: str | Path, tuned: str | Path, tuned_weight: float, output: str | Path) -> Path:
+    """Write ``tuned_weight * tuned + (1 - tuned_weight) * start`` of the depth network's weights.
+
+    Weight-space ensembling of a fine-tuned model with the one it started from (WiSE-FT, Wortsman
+    et al. 2022): the fine-tuned weights stay in the starting model's basin, so the blend keeps much
+    of the gain on the new data and forgets less. Tensors the start lacks (depth heads of scales an
+    exported model dropped) and integer buffers are taken from ``tuned``. The output holds the
+    network, its ``ModelConfig`` and the tuned run's training config, ready for export.
+
+    Raises
+    ------
+    gam_depth_ros.checkpoint.CheckpointError
+        Unreadable files, a weight outside [0, 1], or architectures that differ (naming the files).
+    """
+    if not 0.0 <= tuned_weight <= 1.0:
+        raise CheckpointError(f"blend weight {tuned_weight} is outside [0, 1]")
+    first, second = load_checkpoint(start), load_checkpoint(tuned)
+    mismatched = sorted(k for k, v in second.state_dict.items()
+                        if k in first.state_dict and tuple(first.state_dict[k].shape) != tuple(v.shape))
+    if mismatched:
+        raise CheckpointError(f"{start} and {tuned} have different architectures ({mismatched[:3]})")
+    blended = {}
+    for key, value in second.state_dict.items():
+        base = first.state_dict.get(key)
+        if base is None or not value.is_floating_point():
+            blended[key] = value
+        else:
+            blended[key] = (tuned_weight * value.float() + (1.0 - tuned_weight) * base.float()).to(value.dtype)
+    return save_checkpoint(output, blended, second.model_config, second.training_config)
+
+
 def _prune(folder: Path, keep: int) -> None:
     found = sorted((int(m.group(1)), p) for p in folder.glob("step_*.pt") if (m := _NAME.fullmatch(p.name)))
     for _, old in found[:-keep]:

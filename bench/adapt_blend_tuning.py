@@ -1,0 +1,96 @@
+"""Choose ``gam-depth-adapt --blend`` on tuning rooms, never on the benchmark's held-out rooms.
+
+Takes the last fine-tuning checkpoint of each seed's run of ``bench/adapt_building.py`` (the
+weights before blending), blends it with the shipped model at several weights
+(:func:`training.checkpointing.blend_checkpoints`), exports each blend and scores it on two tuning
+sets used for nothing else: rooms 11-12 of the new building (seed 60; the benchmark trains on rooms
+0-5, reports room 6 and holds out 7-10) and four rooms of the original plain style (seed 62; the
+benchmark's original held-out rooms are seed 23).
+
+    .venv/bin/python bench/adapt_blend_tuning.py --weights 1.0 0.7 0.5 0.3
+
+Prints the AbsRel per weight (mean over the seeds' runs) and writes the raw figures as JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "bench"))
+
+from adapt_building import BUILDING, scores  # noqa: E402
+
+from gam_depth_ros.export import export_checkpoint  # noqa: E402
+from training.adapt import DEFAULT_CHECKPOINT, DEFAULT_ONNX  # noqa: E402
+from training.checkpointing import blend_checkpoints, latest_checkpoint  # noqa: E402
+from training.synthetic.generate import render_sequence, write_folder  # noqa: E402
+
+TUNING_ROOMS = (11, 12)  # of the new building (BUILDING["seed"])
+ORIGINAL_TUNING = {"seed": 62, "sequences": 4, "frames": 60}
+FRAMES = 60
+
+
+def render_tuning_sets(folder: Path) -> dict[str, Path]:
+    new, original = folder / "new_building", folder / "original"
+    for room in TUNING_ROOMS:
+        target = new / f"room_{room:02d}"
+        if not target.exists():
+            write_folder(render_sequence(BUILDING["seed"], room, FRAMES, 96, 128, "robot", BUILDING["camera_height"],
+                                         style=BUILDING["style"], supersample=BUILDING["supersample"],
+                                         fps=BUILDING["fps"]), target)
+    for index in range(ORIGINAL_TUNING["sequences"]):
+        target = original / f"seq_{index:04d}"
+        if not target.exists():
+            write_folder(render_sequence(ORIGINAL_TUNING["seed"], index, ORIGINAL_TUNING["frames"], 192, 256,
+                                         "robot", 0.8), target)
+    return {"new_building": new, "original": original}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.3])
+    parser.add_argument("--runs", type=Path, default=REPO / "output" / "adapt_building",
+                        help="folder of bench/adapt_building.py's run_seed* folders")
+    parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_tuning")
+    parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapt_blend_tuning.json")
+    args = parser.parse_args(argv)
+    folders = render_tuning_sets(args.data)
+    shipped = scores(DEFAULT_ONNX, folders)
+    runs = sorted(p for p in args.runs.glob("run_seed*") if latest_checkpoint(p / "train"))
+    if not runs:
+        raise SystemExit(f"{args.runs}: no run_seed*/train checkpoints; run bench/adapt_building.py first")
+    results: dict[str, dict] = {}
+    for weight in args.weights:
+        for run in runs:
+            blended = blend_checkpoints(DEFAULT_CHECKPOINT, latest_checkpoint(run / "train"), weight,
+                                        args.data / f"{run.name}_blend{weight:g}.pt")
+            export_checkpoint(blended, blended.with_suffix(".onnx"))
+            results.setdefault(f"{weight:g}", {})[run.name] = scores(blended.with_suffix(".onnx"), folders)
+            print(weight, run.name, {k: round(v["abs_rel"], 4) for k, v in results[f"{weight:g}"][run.name].items()},
+                  flush=True)
+    print(f"{'blend':>6s} " + " ".join(f"{key:>20s}" for key in shipped))
+    print(f"{'shipped':>6s} " + " ".join(f"{row['abs_rel']:20.3f}" for row in shipped.values()))
+    means = {}
+    for weight, per_run in results.items():
+        means[weight] = {key: statistics.fmean(r[key]["abs_rel"] for r in per_run.values()) for key in shipped}
+        print(f"{weight:>6s} " + " ".join(f"{means[weight][key]:20.3f}" for key in shipped))
+    out = {"command": " ".join(["bench/adapt_blend_tuning.py", *(argv if argv is not None else sys.argv[1:])]),
+           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+           "tuning_sets": {"new_building": {"seed": BUILDING["seed"], "rooms": list(TUNING_ROOMS), "frames": FRAMES},
+                           "original": ORIGINAL_TUNING},
+           "runs": [r.name for r in runs], "shipped": shipped, "blends": results, "mean_abs_rel": means}
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
