@@ -51,6 +51,14 @@ def test_many_bags_one_sequence_each_with_a_log_line_per_bag(robot_bags, tmp_pat
         assert part.path == tmp_path / "cache" / bag.name  # extracted and cached per bag
         assert all(0 <= i < len(part.frames) for sample in part.samples for i in sample)  # never the other bag
         assert part.poses is not None and len(part.samples) > 0
+        # motion spacing on the bag's own odometry: every source 5-15 cm or 3-10 degrees from its target
+        for target, *sources in part.samples:
+            for source in sources:
+                relative = np.linalg.inv(part.poses[target]) @ part.poses[source]
+                metres = float(np.linalg.norm(relative[:3, 3]))
+                degrees = float(np.degrees(np.arccos(np.clip((np.trace(relative[:3, :3]) - 1) / 2, -1, 1))))
+                assert metres <= 0.15 + 1e-6 and degrees <= 10.0 + 1e-6
+                assert metres >= 0.05 - 1e-6 or degrees >= 3.0 - 1e-6, (target, source, metres, degrees)
     lines = [r.getMessage() for r in caplog.records if "samples (spacing motion)" in r.getMessage()]
     assert len(lines) == 2 and all(f"of {FRAMES} frames of {TOPICS['image']}" in line for line in lines)
     assert len(dataset) == sum(len(p) for p in dataset.datasets)
