@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from gam_depth_ros.floor_scale import FloorScaleConfig, FloorScaleEstimator
+from gam_depth_ros.floor_scale import FloorScaleConfig, FloorScaleEstimator, ScaleFilter
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,13 @@ class DepthScaler:
         self.mode, self.fixed_scale = mode, fixed_scale
         self.estimator = FloorScaleEstimator(floor) if mode == "floor" else None
         self.last = ScaleDecision(fixed_scale, mode == "floor", 1.0 if mode == "fixed" else 0.0, "")
+
+    def reset(self) -> None:
+        """Forget the floor estimate (time went back: the frames that made it may come again, or the
+        scene changed); fixed mode has nothing to forget."""
+        if self.estimator is not None:
+            self.estimator.filter = ScaleFilter(self.estimator.config)
+            self.last = ScaleDecision(self.fixed_scale, True, 0.0, "reset: input stamps went back")
 
     def decide(self, depth: np.ndarray, labels: np.ndarray, K: np.ndarray | None, time_s: float) -> ScaleDecision:
         """Scale of a frame: ``depth`` [H,W] network units, ``labels`` [H,W], ``K`` [3,3] at that size or None."""

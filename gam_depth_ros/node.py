@@ -36,6 +36,7 @@ import time
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import SetParametersResult
+from rclpy.clock import Clock, ClockType
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
@@ -51,6 +52,7 @@ from gam_depth_ros.node_params import NodeParams, declare, read, with_changes
 from gam_depth_ros.node_settings import NodeSettings, make_scaler, node_settings, scaler_changed
 from gam_depth_ros.node_stats import ERROR, OK, WARN, LatestSlot, NodeStats, StatsSnapshot, health
 from gam_depth_ros.ros_messages import message_class
+from gam_depth_ros.stamp_monitor import StampMonitor
 from gam_depth_ros.topics import (
     CAMERA_INFO,
     COMPRESSED_IMAGE,
@@ -126,6 +128,7 @@ class DepthNodeCore(FrameWorker):
         self._camera = None  # latest valid CameraModel from camera_info (rectified)
         self._failure_streak, self._last_failure = 0, ""  # consecutive failed frames (worker thread)
         self._warned: set[str] = set()
+        self.stamps = StampMonitor(bool(self.get_parameter("use_sim_time").value))
 
     def _unload(self) -> None:
         self.backend = None
@@ -144,7 +147,9 @@ class DepthNodeCore(FrameWorker):
         )
         self._diagnostics = self.create_publisher(DiagnosticArray, "/diagnostics", 10)
         self._last_stats = self._last_idle_log = time.monotonic()
-        self._timer = self.create_timer(params.stats_period, self._report_stats)
+        # On a steady clock: with use_sim_time and no /clock yet, statistics and diagnostics still come.
+        self._timer = self.create_timer(params.stats_period, self._report_stats,
+                                        clock=Clock(clock_type=ClockType.STEADY_TIME))
         self._worker = threading.Thread(target=self._work, name="depth_node_inference", daemon=True)
         self._worker.start()
         self._active = True
@@ -191,8 +196,10 @@ class DepthNodeCore(FrameWorker):
     def _on_set_parameters(self, parameters) -> SetParametersResult:
         if self.backend is None:  # not loaded yet (lifecycle: unconfigured): read at configure
             return SetParametersResult(successful=True)
+        changes = {p.name: p.value for p in parameters}
+        sim_time = changes.pop("use_sim_time", None)  # rclpy's own parameter: rclpy switches the clock
         try:
-            params = with_changes(self.params, {p.name: p.value for p in parameters})
+            params = with_changes(self.params, changes)
             settings = node_settings(params, self.backend.metadata)
         except ValueError as error:
             return SetParametersResult(successful=False, reason=str(error))
@@ -201,6 +208,8 @@ class DepthNodeCore(FrameWorker):
         if self._active:
             self._ensure_io(settings)
         self.settings = settings
+        if sim_time is not None:
+            self.stamps.sim_time = bool(sim_time)
         self.get_logger().info("parameters changed: " + ", ".join(f"{p.name}={p.value!r}" for p in parameters))
         return SetParametersResult(successful=True)
 
@@ -227,7 +236,8 @@ class DepthNodeCore(FrameWorker):
 
     def _diagnostic_array(self, snapshot: StatsSnapshot) -> DiagnosticArray:
         level, message = health(
-            snapshot, self._failure_streak, self.params.max_consecutive_failures, self._last_failure
+            snapshot, self._failure_streak, self.params.max_consecutive_failures, self._last_failure,
+            self.stamps.problem,
         )
         values = snapshot.values() | diagnostic_values(self.backend, self.settings, self.scaler.last)
         status = DiagnosticStatus(

@@ -65,6 +65,8 @@ class FrameWorker:
             )
             return
         params = settings.params
+        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+        self._check_jump_back(stamp_ns, params)
         start = time.perf_counter()
         output_size = rgb.shape[:2] if params.output_resolution == "input" else self.backend.input_size
         prediction = self.backend.infer(rgb, output_size)
@@ -76,9 +78,23 @@ class FrameWorker:
         self.stats.add_latency("outputs_ms", (time.perf_counter() - start) * 1e3)
         self.stats.count("frames_out")
         self.stats.add_latency("node_latency_ms", (time.monotonic() - received) * 1e3)
-        stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
-        if stamp_ns > 0:
-            self.stats.add_latency("end_to_end_ms", (self.get_clock().now().nanoseconds - stamp_ns) * 1e-6)
+        latency = self.stamps.latency_ms(stamp_ns, self.get_clock().now().nanoseconds)
+        if latency is not None:
+            self.stats.add_latency("end_to_end_ms", latency)
+        else:
+            self.get_logger().warning(self.stamps.problem, throttle_duration_sec=WARN_THROTTLE_S)
+
+    def _check_jump_back(self, stamp_ns: int, params: NodeParams) -> None:
+        """A stamp earlier than the previous frame's: reset the floor filter (the scene it measured may
+        not be the one now) and say so; the frame is still processed and published with its header."""
+        seconds = self.stamps.jump_back_s(stamp_ns)
+        if seconds <= 0:
+            return
+        self.stats.count("time_jumps_back")
+        self.scaler.reset()
+        reset = "; the floor-scale filter starts over" if params.scale_mode == "floor" else ""
+        self.get_logger().warning(f"input stamps went back by {seconds:.3f} s (a bag played in a loop, /clock "
+                                  f"jumping back or a camera restart){reset}")
 
     def _camera_for(self, image_size: tuple[int, int], width: int, height: int):
         """The latest camera_info scaled to width x height; None (with a warning) if there is none or

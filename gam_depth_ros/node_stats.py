@@ -48,7 +48,7 @@ class LatestSlot:
             self._condition.notify_all()
 
 
-COUNTERS = ("frames_in", "frames_out", "dropped", "skipped_no_subscribers", "malformed", "errors")
+COUNTERS = ("frames_in", "frames_out", "dropped", "skipped_no_subscribers", "malformed", "errors", "time_jumps_back")
 LATENCIES = ("inference_ms", "outputs_ms", "node_latency_ms", "end_to_end_ms")
 
 
@@ -123,16 +123,25 @@ class NodeStats:
 OK, WARN, ERROR = 0, 1, 2  # the levels of diagnostic_msgs/DiagnosticStatus
 
 
-def health(snapshot: StatsSnapshot, failure_streak: int, max_failures: int, last_failure: str) -> tuple[int, str]:
+def health(snapshot: StatsSnapshot, failure_streak: int, max_failures: int, last_failure: str,
+           time_problem: str = "") -> tuple[int, str]:
     """Diagnostic level and message of a period.
 
     ERROR once ``max_failures`` frames in a row failed (the model is broken, not one frame); WARN
-    without input images or with malformed images or processing errors in the period; else OK.
+    without input images, with malformed images or processing errors in the period, with input
+    stamps that went back, or with a ``time_problem`` (:class:`~gam_depth_ros.stamp_monitor.StampMonitor`);
+    else OK. A WARN message lists every problem of the period.
     """
     if failure_streak >= max_failures:
         return ERROR, f"{failure_streak} frames in a row failed; last: {last_failure}"
+    problems = []
     if snapshot.window["frames_in"] == 0:
-        return WARN, "no input images in the last period"
+        problems.append("no input images in the last period")
     if snapshot.window["malformed"] or snapshot.window["errors"]:
-        return WARN, "malformed input images or processing errors"
-    return OK, "running"
+        problems.append("malformed input images or processing errors")
+    if snapshot.window["time_jumps_back"]:
+        problems.append(f"input stamps went back {snapshot.window['time_jumps_back']} time(s) "
+                        "(floor-scale filter reset)")
+    if time_problem:
+        problems.append(time_problem)
+    return (WARN, "; ".join(problems)) if problems else (OK, "running")
