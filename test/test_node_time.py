@@ -16,6 +16,8 @@ import rclpy
 from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray
 from model_fixtures import small_model  # noqa: F401 - pytest fixture
+from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
+from rcl_interfaces.srv import SetParameters
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import configure_process, node_log, smooth_image, start_node, stop_node, wait_until
@@ -38,6 +40,7 @@ class Client:
         self.context = rclpy.Context()
         rclpy.init(context=self.context, domain_id=domain)
         self.node = rclpy.create_node("time_test", context=self.context)
+        self.ns = ns
         self.executor = SingleThreadedExecutor(context=self.context)
         self.executor.add_node(self.node)
         self.depth: dict[int, Image] = {}
@@ -114,6 +117,17 @@ def test_stamps_on_another_clock_are_published_but_not_taken_as_latency(run_node
     level, message, values = client.next_diagnostics()
     assert "another clock" not in message
     assert 0.0 <= float(values["end_to_end_ms_p50"]) < 10_000.0
+    # use_sim_time switched on while running (rclpy's own parameter): accepted, and the node's clock
+    # is now /clock, which nobody publishes
+    setter = client.node.create_client(SetParameters, f"{client.ns}/depth_node/set_parameters")
+    assert wait_until(client.executor, setter.service_is_ready, 30.0)
+    future = setter.call_async(SetParameters.Request(parameters=[Parameter(
+        name="use_sim_time", value=ParameterValue(type=ParameterType.PARAMETER_BOOL, bool_value=True))]))
+    assert wait_until(client.executor, future.done, 10.0)
+    assert future.result().results[0].successful, future.result().results[0].reason
+    client.send(now + 2_000_000)
+    level, message, _ = client.next_diagnostics()
+    assert "use_sim_time is true but no /clock has been received" in message, message
 
 
 def test_stamps_going_back_reset_the_floor_filter_and_the_frames_still_flow(run_node):
