@@ -27,7 +27,8 @@ OLDEST_TESTS := test/test_processing.py test/test_node_modules.py test/test_back
 	test/test_floor_scale_demo.py test/test_demo_model.py test/test_bag_eval.py test/test_bag_eval_floor.py \
 	test/test_node.py test/test_node_faults.py test/test_node_floor_scale.py test/test_node_fuzz.py \
 	test/test_node_overload.py test/test_synthetic_generator.py test/test_launch_file.py test/test_demo.py \
-	test/test_hostile_files.py test/test_dds_profile.py test/test_lifecycle_node.py test/test_node_time.py
+	test/test_hostile_files.py test/test_dds_profile.py test/test_lifecycle_node.py test/test_node_time.py \
+	test/test_node_camera_changes.py
 
 .PHONY: venv venv-oldest demo test test-oldest lint bench-inference clean
 

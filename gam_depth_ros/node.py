@@ -44,6 +44,7 @@ from sensor_msgs.msg import CameraInfo, CompressedImage, Image
 from std_msgs.msg import Header, String
 
 from gam_depth_ros.camera_model import CameraInfoError, camera_model_from_msg
+from gam_depth_ros.camera_sync import SILENCE_WARN_S, CameraInfoTracker
 from gam_depth_ros.inference import create_backend
 from gam_depth_ros.labels import classes_json, palette_lut
 from gam_depth_ros.node_frames import WARN_THROTTLE_S, FrameWorker
@@ -125,7 +126,7 @@ class DepthNodeCore(FrameWorker):
         self.scaler = make_scaler(self.settings)
         self.palette = palette_lut(backend.metadata.palette, backend.metadata.label_format)
         self.stats = NodeStats()
-        self._camera = None  # latest valid CameraModel from camera_info (rectified)
+        self._cameras = CameraInfoTracker()  # recent valid camera_infos (rectified) by stamp
         self._failure_streak, self._last_failure = 0, ""  # consecutive failed frames (worker thread)
         self._warned: set[str] = set()
         self.stamps = StampMonitor(bool(self.get_parameter("use_sim_time").value))
@@ -220,7 +221,8 @@ class DepthNodeCore(FrameWorker):
 
     def _on_camera_info(self, msg: CameraInfo) -> None:
         try:
-            self._camera = camera_model_from_msg(msg).rectified()
+            stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
+            self._cameras.add(stamp_ns, camera_model_from_msg(msg).rectified(), time.monotonic())
         except CameraInfoError as error:
             self.get_logger().warning(f"ignoring camera_info: {error}", throttle_duration_sec=WARN_THROTTLE_S)
 
@@ -237,7 +239,7 @@ class DepthNodeCore(FrameWorker):
     def _diagnostic_array(self, snapshot: StatsSnapshot) -> DiagnosticArray:
         level, message = health(
             snapshot, self._failure_streak, self.params.max_consecutive_failures, self._last_failure,
-            self.stamps.problem,
+            tuple(p for p in (self.stamps.problem, self._camera_info_problem(snapshot)) if p),
         )
         values = snapshot.values() | diagnostic_values(self.backend, self.settings, self.scaler.last)
         status = DiagnosticStatus(
@@ -248,6 +250,13 @@ class DepthNodeCore(FrameWorker):
             values=[KeyValue(key=key, value=value) for key, value in values.items()],
         )
         return DiagnosticArray(header=Header(stamp=self.get_clock().now().to_msg()), status=[status])
+
+
+    def _camera_info_problem(self, snapshot: StatsSnapshot) -> str:
+        silence = self._cameras.silence_s(time.monotonic())
+        if self.settings.needs_camera_info and snapshot.window["frames_in"] and silence > SILENCE_WARN_S:
+            return f"no camera_info for {silence:.0f} s while images arrive: using the last one"
+        return ""
 
 
 class DepthNode(DepthNodeCore, Node):

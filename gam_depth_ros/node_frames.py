@@ -1,7 +1,7 @@
 """The depth node's worker thread: take the newest frame, infer, publish. Mixed into ``DepthNodeCore``.
 
 Runs beside the executor thread. Reads the node's state through attributes the core sets
-(``settings``, ``backend``, ``scaler``, ``stats``, ``palette``, ``_slot``, ``_camera``,
+(``settings``, ``backend``, ``scaler``, ``stats``, ``stamps``, ``palette``, ``_slot``, ``_cameras``,
 ``_publishers_out``, ``_warned``, failure streak); takes ``settings`` once per frame, so a
 parameter change applies from the next frame on, never halfway through one.
 """
@@ -67,6 +67,7 @@ class FrameWorker:
         params = settings.params
         stamp_ns = msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec
         self._check_jump_back(stamp_ns, params)
+        camera = self._camera_of(stamp_ns, rgb.shape[:2], received) if settings.needs_camera_info else None
         start = time.perf_counter()
         output_size = rgb.shape[:2] if params.output_resolution == "input" else self.backend.input_size
         prediction = self.backend.infer(rgb, output_size)
@@ -74,7 +75,7 @@ class FrameWorker:
         if params.debug_inference_delay > 0:
             time.sleep(params.debug_inference_delay)
         start = time.perf_counter()
-        self._publish(msg.header, rgb, prediction, active, settings)
+        self._publish(msg.header, rgb, prediction, camera, active, settings)
         self.stats.add_latency("outputs_ms", (time.perf_counter() - start) * 1e3)
         self.stats.count("frames_out")
         self.stats.add_latency("node_latency_ms", (time.monotonic() - received) * 1e3)
@@ -96,32 +97,23 @@ class FrameWorker:
         self.get_logger().warning(f"input stamps went back by {seconds:.3f} s (a bag played in a loop, /clock "
                                   f"jumping back or a camera restart){reset}")
 
-    def _camera_for(self, image_size: tuple[int, int], width: int, height: int):
-        """The latest camera_info scaled to width x height; None (with a warning) if there is none or
-        its aspect ratio differs from the images' (a crop or another camera: scaling would be wrong)."""
-        camera = self._camera
-        if camera is None:
-            self._warn_once(
-                "no_camera_info",
-                "no valid camera_info received yet: the camera_info outputs, points and the floor "
-                "scale wait until one arrives",
-            )
-            return None
+    def _camera_of(self, stamp_ns: int, image_size: tuple[int, int], received: float):
+        """The camera of this image (:class:`~gam_depth_ros.camera_sync.CameraInfoTracker`), or None
+        with a warning saying why: the camera_info outputs, points and the floor scale then wait."""
         rows, cols = image_size
-        if not camera.same_aspect(cols, rows):
-            self.get_logger().warning(
-                f"camera_info is {camera.width}x{camera.height} but images are {cols}x{rows} (another aspect "
-                "ratio): the camera_info outputs, points and the floor scale are not computed",
-                throttle_duration_sec=WARN_THROTTLE_S,
-            )
-            return None
-        return camera.scaled_to(width, height)
+        camera, reason = self._cameras.for_image(stamp_ns, cols, rows, received)
+        if camera is None and reason.startswith("no valid camera_info"):
+            self._warn_once("no_camera_info", f"{reason}: the camera_info outputs, points and the floor "
+                                              "scale wait until one arrives")
+        elif camera is None:
+            self.get_logger().warning(f"{reason}: the camera_info outputs, points and the floor scale are not "
+                                      "computed for this image", throttle_duration_sec=WARN_THROTTLE_S)
+        return camera
 
-    def _frame_scale(self, rgb: np.ndarray, prediction, active: dict, params: NodeParams) -> tuple[float, dict]:
+    def _frame_scale(self, prediction, camera, active: dict, params: NodeParams) -> tuple[float, dict]:
         """The frame's metres per unit, and the outputs to publish (no depth without a floor scale)."""
         height, width = prediction.depth.shape
-        camera = self._camera_for(rgb.shape[:2], width, height) if params.scale_mode == "floor" else None
-        K = camera.K if camera is not None else None
+        K = camera.scaled_to(width, height).K if camera is not None and params.scale_mode == "floor" else None
         decision = self.scaler.decide(prediction.depth, prediction.labels, K, time.monotonic())
         if not decision.relative:
             return decision.scale, active
@@ -137,9 +129,9 @@ class FrameWorker:
         )
         return decision.scale, {t: p for t, p in active.items() if t not in DEPTH_OUTPUTS}
 
-    def _publish(self, header, rgb: np.ndarray, prediction, active: dict, settings: NodeSettings) -> None:
+    def _publish(self, header, rgb: np.ndarray, prediction, camera, active: dict, settings: NodeSettings) -> None:
         params = settings.params
-        scale, active = self._frame_scale(rgb, prediction, active, params)
+        scale, active = self._frame_scale(prediction, camera, active, params)
         depth_m = metric_depth(prediction.depth, scale)
         height, width = depth_m.shape
         images = image_outputs(
@@ -148,9 +140,9 @@ class FrameWorker:
         for topic, (pixels, encoding) in images.items():
             active[topic].publish(fill_image_msg(Image(header=header), pixels, encoding))
         wanted = NEEDS_INTRINSICS & active.keys()
-        camera = self._camera_for(rgb.shape[:2], width, height) if wanted else None
-        if camera is None:
+        if not wanted or camera is None:
             return
+        camera = camera.scaled_to(width, height)
         info = fill_camera_info_msg(CameraInfo(header=header), camera)
         for topic in wanted - {POINTS}:
             active[topic].publish(info)

@@ -124,12 +124,12 @@ OK, WARN, ERROR = 0, 1, 2  # the levels of diagnostic_msgs/DiagnosticStatus
 
 
 def health(snapshot: StatsSnapshot, failure_streak: int, max_failures: int, last_failure: str,
-           time_problem: str = "") -> tuple[int, str]:
+           extra: tuple[str, ...] = ()) -> tuple[int, str]:
     """Diagnostic level and message of a period.
 
     ERROR once ``max_failures`` frames in a row failed (the model is broken, not one frame); WARN
     without input images, with malformed images or processing errors in the period, with input
-    stamps that went back, or with a ``time_problem`` (:class:`~gam_depth_ros.stamp_monitor.StampMonitor`);
+    stamps that went back, or with ``extra`` problems (stamps on another clock, camera_info silent);
     else OK. A WARN message lists every problem of the period.
     """
     if failure_streak >= max_failures:
@@ -142,6 +142,5 @@ def health(snapshot: StatsSnapshot, failure_streak: int, max_failures: int, last
     if snapshot.window["time_jumps_back"]:
         problems.append(f"input stamps went back {snapshot.window['time_jumps_back']} time(s) "
                         "(floor-scale filter reset)")
-    if time_problem:
-        problems.append(time_problem)
+    problems += extra
     return (WARN, "; ".join(problems)) if problems else (OK, "running")

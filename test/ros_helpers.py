@@ -4,11 +4,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))  # appended: bench/ modules never shadow others
 
@@ -67,3 +69,124 @@ def wait_until(executor, predicate, timeout: float, step: float = 0.02) -> bool:
             return True
         executor.spin_once(timeout_sec=step)
     return bool(predicate())
+
+
+class NodeClient:
+    """A test participant beside one depth node: publishes images, camera_info and /clock with chosen
+    stamps; keeps ``depth/image`` and ``depth/camera_info`` by stamp (ns) and the node's diagnostics as
+    ``(level, message, values)``."""
+
+    def __init__(self, domain: int, ns: str, name: str = "test_client") -> None:
+        import rclpy
+        from diagnostic_msgs.msg import DiagnosticArray
+        from rclpy.executors import SingleThreadedExecutor
+        from rclpy.qos import QoSProfile, ReliabilityPolicy
+        from rosgraph_msgs.msg import Clock
+        from sensor_msgs.msg import CameraInfo, Image
+
+        from gam_depth_ros import topics
+
+        reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
+        self.ns, self.domain = ns, domain
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+        self.depth: dict[int, Image] = {}
+        self.depth_info: dict[int, CameraInfo] = {}
+        self.diagnostics: list[tuple[int, str, dict]] = []
+        self.node.create_subscription(Image, f"{ns}/{topics.DEPTH}", self._keep(self.depth), reliable)
+        self.node.create_subscription(CameraInfo, f"{ns}/{topics.DEPTH_CAMERA_INFO}", self._keep(self.depth_info),
+                                      reliable)
+        self.node.create_subscription(DiagnosticArray, "/diagnostics", self._on_diagnostics, reliable)
+        self.image = self.node.create_publisher(Image, f"{ns}/image", reliable)
+        self.info = self.node.create_publisher(CameraInfo, f"{ns}/camera_info", reliable)
+        self.clock = self.node.create_publisher(Clock, "/clock", reliable)
+
+    @staticmethod
+    def _keep(store: dict):
+        return lambda msg: store.__setitem__(msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec, msg)
+
+    def _on_diagnostics(self, msg) -> None:
+        for status in msg.status:
+            if status.name.startswith(self.ns):
+                level = status.level
+                level = int.from_bytes(level, "little") if isinstance(level, bytes) else int(level)
+                self.diagnostics.append((level, status.message, {kv.key: kv.value for kv in status.values}))
+
+    @staticmethod
+    def header(stamp_ns: int, frame_id: str = "cam"):
+        from builtin_interfaces.msg import Time
+        from std_msgs.msg import Header
+
+        return Header(frame_id=frame_id, stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9))
+
+    @staticmethod
+    def camera_info(stamp_ns: int, width: int, height: int, focal: float):
+        """A pinhole camera_info: ``focal`` px, principal point at the centre."""
+        from sensor_msgs.msg import CameraInfo
+
+        cx, cy = (width - 1) / 2, (height - 1) / 2
+        return CameraInfo(header=NodeClient.header(stamp_ns), width=width, height=height,
+                          k=[focal, 0.0, cx, 0.0, focal, cy, 0.0, 0.0, 1.0])
+
+    def send(self, stamp_ns: int, rgb: np.ndarray | None = None, encoding: str = "rgb8", info=None,
+             wait_for=("depth",), timeout: float = 15.0):
+        """Publish an image with ``stamp_ns`` (and ``info`` first, when given), again each second, until
+        every store in ``wait_for`` (``depth``, ``depth_info``) has that stamp; the depth message."""
+        from sensor_msgs.msg import Image
+
+        rgb = smooth_image(48, 64, seed=stamp_ns % 1000) if rgb is None else rgb
+        data, step, _ = encode_raw(rgb, encoding)
+        image = Image(header=self.header(stamp_ns), height=rgb.shape[0], width=rgb.shape[1], encoding=encoding,
+                      step=step, data=data)
+        stores = [getattr(self, name) for name in wait_for]
+        for _ in range(int(timeout)):
+            if info is not None:
+                self.info.publish(info)
+            self.image.publish(image)
+            if wait_until(self.executor, lambda: all(stamp_ns in store for store in stores), 1.0):
+                return self.depth.get(stamp_ns)
+        raise AssertionError(f"no {wait_for} for stamp {stamp_ns}")
+
+    def next_diagnostics(self, timeout: float = 5.0) -> tuple[int, str, dict]:
+        """The first diagnostics the node publishes after this call."""
+        seen = len(self.diagnostics)
+        assert wait_until(self.executor, lambda: len(self.diagnostics) > seen, timeout), "no diagnostics"
+        return self.diagnostics[-1]
+
+    def spin(self, seconds: float) -> None:
+        wait_until(self.executor, lambda: False, seconds)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)
+
+
+@pytest.fixture()
+def run_node(tmp_path, small_model):
+    """``run_node(**params) -> (process, NodeClient)``: a depth node on the small test model (reliable
+    input, statistics every 0.3 s, no points unless asked) with a client beside it; all stopped after
+    the test, each node's exit status checked. Import ``small_model`` from model_fixtures as well."""
+    started = []
+
+    def start(**params):
+        domain = configure_process(tmp_path / "ros_log")
+        ns = f"/n{os.getpid()}_{len(started)}"
+        process = start_node({"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.3,
+                              "qos_in_reliability": "reliable", "publish_points": False} | params,
+                             tmp_path, ns, name=f"node{len(started)}")
+        client = NodeClient(domain, ns)
+        started.append((process, client))
+        assert wait_until(client.executor, lambda: client.image.get_subscription_count() > 0, 30.0), \
+            node_log(process)
+        return process, client
+
+    yield start
+    for process, client in started:
+        client.close()
+        assert stop_node(process) == 0, node_log(process)

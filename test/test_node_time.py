@@ -8,104 +8,22 @@ statistics or diagnostics appeared at all.
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-import rclpy
 from builtin_interfaces.msg import Time
-from diagnostic_msgs.msg import DiagnosticArray
 from model_fixtures import small_model  # noqa: F401 - pytest fixture
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
-from rclpy.executors import SingleThreadedExecutor
-from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import configure_process, node_log, smooth_image, start_node, stop_node, wait_until
+from ros_helpers import NodeClient, node_log, run_node, wait_until  # noqa: F401 - run_node: fixture
 from rosgraph_msgs.msg import Clock
-from sensor_msgs.msg import CameraInfo, Image
-from std_msgs.msg import Header
 
-from gam_depth_ros import topics
-from gam_depth_ros.image_codec import fill_image_msg
-
-RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
-H, W = 48, 64
-K = [50.0, 0.0, 32.0, 0.0, 50.0, 24.0, 0.0, 0.0, 1.0]
+INFO = NodeClient.camera_info(0, 64, 48, 50.0)
 
 
-class Client:
-    """A test node: sends frames with chosen stamps, keeps depth outputs by stamp and diagnostics."""
-
-    def __init__(self, domain: int, ns: str) -> None:
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node("time_test", context=self.context)
-        self.ns = ns
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
-        self.depth: dict[int, Image] = {}
-        self.diagnostics: list[tuple[int, str, dict]] = []
-        self.node.create_subscription(Image, f"{ns}/{topics.DEPTH}", self._store, RELIABLE)
-        self.node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: self.diagnostics.extend(
-            (int.from_bytes(s.level, "little") if isinstance(s.level, bytes) else int(s.level), s.message,
-             {kv.key: kv.value for kv in s.values}) for s in m.status if s.name.startswith(ns)), RELIABLE)
-        self.image = self.node.create_publisher(Image, f"{ns}/image", RELIABLE)
-        self.info = self.node.create_publisher(CameraInfo, f"{ns}/camera_info", RELIABLE)
-        self.clock = self.node.create_publisher(Clock, "/clock", RELIABLE)
-
-    def _store(self, msg: Image) -> None:
-        self.depth[msg.header.stamp.sec * 10**9 + msg.header.stamp.nanosec] = msg
-
-    def send(self, stamp_ns: int, timeout: float = 15.0) -> Image:
-        """Publish one frame with ``stamp_ns`` (again each second) until its depth comes back."""
-        header = Header(frame_id="cam", stamp=Time(sec=stamp_ns // 10**9, nanosec=stamp_ns % 10**9))
-        rgb = smooth_image(H, W, seed=stamp_ns % 1000)
-        for _ in range(int(timeout)):
-            self.info.publish(CameraInfo(header=header, width=W, height=H, k=K))
-            self.image.publish(fill_image_msg(Image(header=header), rgb, "rgb8"))
-            if wait_until(self.executor, lambda: stamp_ns in self.depth, 1.0):
-                return self.depth[stamp_ns]
-        raise AssertionError(f"no depth for stamp {stamp_ns}")
-
-    def next_diagnostics(self, timeout: float = 5.0) -> tuple[int, str, dict]:
-        """The first diagnostics published after this call."""
-        seen = len(self.diagnostics)
-        assert wait_until(self.executor, lambda: len(self.diagnostics) > seen, timeout), "no diagnostics"
-        return self.diagnostics[-1]
-
-    def close(self) -> None:
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
-
-
-@pytest.fixture()
-def run_node(tmp_path, small_model):  # noqa: F811
-    """Start a depth node with extra parameters; yields (process, client); stops both."""
-    started = []
-
-    def start(**params):
-        domain = configure_process(tmp_path / "ros_log")
-        ns = f"/time{os.getpid()}_{len(started)}"
-        process = start_node({"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.3,
-                              "qos_in_reliability": "reliable", "publish_points": False} | params,
-                             tmp_path, ns, name=f"node{len(started)}")
-        client = Client(domain, ns)
-        started.append((process, client))
-        assert wait_until(client.executor, lambda: client.image.get_subscription_count() > 0, 30.0), \
-            node_log(process)
-        return process, client
-
-    yield start
-    for process, client in started:
-        client.close()
-        assert stop_node(process) == 0, node_log(process)
-
-
-def test_stamps_on_another_clock_are_published_but_not_taken_as_latency(run_node):
+def test_stamps_on_another_clock_are_published_but_not_taken_as_latency(run_node):  # noqa: F811
     process, client = run_node()
     stamp = 7 * 10**9 + 123  # a device clock counting from its boot, 1.8e9 s behind the wall clock
-    depth = client.send(stamp)
+    depth = client.send(stamp, info=INFO)
     assert (depth.header.stamp.sec, depth.header.stamp.nanosec, depth.header.frame_id) == (7, 123, "cam")
     level, message, values = client.next_diagnostics()
     assert level == 1 and "s behind the node's system clock (another clock" in message, message
@@ -130,13 +48,13 @@ def test_stamps_on_another_clock_are_published_but_not_taken_as_latency(run_node
     assert "use_sim_time is true but no /clock has been received" in message, message
 
 
-def test_stamps_going_back_reset_the_floor_filter_and_the_frames_still_flow(run_node):
+def test_stamps_going_back_reset_the_floor_filter_and_the_frames_still_flow(run_node):  # noqa: F811
     process, client = run_node(scale_mode="floor", camera_height=0.8, publish_without_scale=True)
     start = time.time_ns()
     for offset_s in (0.0, 0.1, 0.2):
-        client.send(start + int(offset_s * 1e9))
+        client.send(start + int(offset_s * 1e9), info=INFO)
     looped = start - 5 * 10**9  # a bag played in a loop: 5 s back
-    depth = client.send(looped)
+    depth = client.send(looped, info=INFO)
     assert depth.header.stamp.sec * 10**9 + depth.header.stamp.nanosec == looped
     assert wait_until(client.executor, lambda: "input stamps went back by 5.200 s" in node_log(process), 5.0)
     assert "the floor-scale filter starts over" in node_log(process)
@@ -147,12 +65,12 @@ def test_stamps_going_back_reset_the_floor_filter_and_the_frames_still_flow(run_
     assert node_log(process).count("input stamps went back") == 1
 
 
-def test_use_sim_time_without_clock_still_reports_then_measures_on_the_clock(run_node):
+def test_use_sim_time_without_clock_still_reports_then_measures_on_the_clock(run_node):  # noqa: F811
     process, client = run_node(use_sim_time=True)
     level, message, values = client.next_diagnostics(10.0)  # the statistics timer runs on a steady clock
     assert "frames_in" in values
     stamp = 1000 * 10**9  # a bag's recorded time
-    depth = client.send(stamp)
+    depth = client.send(stamp, info=INFO)
     assert depth.header.stamp.sec == 1000
     level, message, _ = client.next_diagnostics()
     assert level == 1 and "use_sim_time is true but no /clock has been received" in message, message
