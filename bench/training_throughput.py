@@ -4,10 +4,15 @@ Each variant is a full training step of :mod:`training` (the same model, objecti
 ``python -m training.train``, config ``config/train_nyu.yaml``), timed in four parts:
 
 - ``data``: taking the next batch from the ``DataLoader`` (in-memory synthetic clips, rendered
-  before timing, ``num_workers=0``: collate and copies only, no image decoding);
-- ``forward``: networks (depth, semantics, both pose passes, the residual warp) plus the losses;
+  before timing, ``num_workers=0``: collate and copies only, no image decoding) and moving it to
+  the device;
+- ``forward``: networks (depth, semantics, both pose passes, the residual warp) plus the losses
+  (and ``zero_grad``);
 - ``backward``: ``loss.backward()``;
-- ``optimiser``: ``zero_grad`` + ``Adam.step``.
+- ``optimiser``: ``Adam.step`` (through the AMP scaler).
+
+The step is the trainer's own (``Trainer._train_step``, timed through its ``mark`` hook), so
+the benchmark cannot drift from what ``python -m training.train`` runs.
 
 Variants: ``fp32`` (NCHW, what the reference does), ``fp32-cl`` (networks in channels-last),
 ``fp32-cl-compiled`` (also ``train.compile_loss``: the photometric error through ``torch.compile``;
@@ -50,7 +55,7 @@ sys.path.insert(0, str(REPO))
 
 from training.config import load_training_config  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
-from training.trainer import Trainer, _autocast  # noqa: E402
+from training.trainer import Trainer  # noqa: E402
 
 REFERENCE_SECONDS_PER_STEP = 9.3  # design.md section 5: batch 4, all losses except planar/normal
 REFERENCE_SECONDS_WITH_STRUCTURE = 11.5
@@ -90,22 +95,21 @@ class Runner:
             return next(self.iterator)
 
     def step(self, record: bool = True) -> None:
-        trainer, device = self.trainer, self.trainer.info.device
-        t0 = time.perf_counter()
-        batch = {k: v.to(device) for k, v in self._next().items()}
-        t1 = time.perf_counter()
-        with _autocast(device, trainer.amp_dtype):
-            outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True)
-        total, _ = compute_objective(batch, outputs, self.config, True, trainer.photometric)
-        t2 = time.perf_counter()
-        total.backward()
-        t3 = time.perf_counter()
-        trainer.optimizer.step()
-        trainer.optimizer.zero_grad(set_to_none=True)
-        t4 = time.perf_counter()
+        """One step of the trainer's own ``_train_step``, each phase timed through its ``mark`` hook."""
+        trainer = self.trainer
+        marks = [("start", time.perf_counter())]
+        batch = self._next()  # the data phase: taking the batch, then (in the step) moving it to the device
+        terms, _, _ = trainer._train_step(trainer.model, batch, True,
+                                          lambda phase: marks.append((phase, time.perf_counter())))
+        if terms is None:
+            raise RuntimeError(f"{self.config.train.output_dir}: non-finite loss in the benchmark step")
         if record:
-            for key, value in zip(self.times, (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t4 - t0)):
-                self.times[key].append(value)
+            times = dict(marks)
+            self.times["data"].append(times["data"] - times["start"])
+            self.times["forward"].append(times["forward"] - times["data"])
+            self.times["backward"].append(times["backward"] - times["forward"])
+            self.times["optimiser"].append(times["optimiser"] - times["backward"])
+            self.times["step"].append(times["optimiser"] - times["start"])
 
 
 def step_flops(runner: Runner) -> float:

@@ -21,11 +21,9 @@ from __future__ import annotations
 
 import sys
 
-import rclpy
-from rclpy.executors import ExternalShutdownException
 from rclpy.lifecycle import LifecycleNode, State, TransitionCallbackReturn
 
-from gam_depth_ros.node import NODE_NAME, DepthNodeCore
+from gam_depth_ros.node import NODE_NAME, DepthNodeCore, spin_node
 
 
 class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
@@ -72,24 +70,9 @@ class DepthLifecycleNode(DepthNodeCore, LifecycleNode):
 
 
 def main(args: list[str] | None = None) -> int:
-    """Entry point of ``depth_lifecycle_node``; returns the exit status."""
-    rclpy.init(args=args)
-    node = None
-    try:
-        try:
-            node = DepthLifecycleNode()
-        except ValueError as error:  # a parameter of the wrong type, from the command line or params file
-            rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
-            return 1
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
-    return 0
+    """Entry point of ``depth_lifecycle_node``; returns the exit status (1: a parameter of the wrong
+    type, from the command line or params file)."""
+    return spin_node(DepthLifecycleNode, args)
 
 
 if __name__ == "__main__":

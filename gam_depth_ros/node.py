@@ -274,13 +274,17 @@ class DepthNode(DepthNodeCore, Node):
         self._stop()
 
 
-def main(args: list[str] | None = None) -> int:
-    """Entry point of ``depth_node`` / ``python -m gam_depth_ros.node``; returns the exit status."""
+def spin_node(make_node, args: list[str] | None = None) -> int:
+    """Init rclpy, build the node with ``make_node()``, spin until Ctrl-C or shutdown, clean up.
+
+    Exit status 1 (with a FATAL line) when the node cannot be built (``ValueError``: a bad
+    parameter, an unusable model), else 0. Shared by ``depth_node`` and ``depth_lifecycle_node``.
+    """
     rclpy.init(args=args)
     node = None
     try:
         try:
-            node = DepthNode()
+            node = make_node()
         except ValueError as error:
             rclpy.logging.get_logger(NODE_NAME).fatal(f"cannot start: {error}")
             return 1
@@ -293,6 +297,11 @@ def main(args: list[str] | None = None) -> int:
             node.destroy_node()
         rclpy.try_shutdown()
     return 0
+
+
+def main(args: list[str] | None = None) -> int:
+    """Entry point of ``depth_node`` / ``python -m gam_depth_ros.node``; returns the exit status."""
+    return spin_node(DepthNode, args)
 
 
 if __name__ == "__main__":

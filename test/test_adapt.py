@@ -23,6 +23,8 @@ from training.synthetic.generate import TOPICS, render_sequence, write_bag
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "models" / "demo" / "gam_depth_demo.safetensors"
 FRAMES = 45
+REALSENSE = {"image": "/camera/color/image_raw", "camera_info": "/camera/color/camera_info",
+             "depth": "/camera/aligned_depth_to_color/image_raw"}
 OPTIONS = {"topic": TOPICS["image"], "camera_info_topic": TOPICS["camera_info"], "odometry_topic": "/odom",
            "undistort": False}
 
@@ -100,7 +102,10 @@ def test_self_training_labels_follow_the_models_confident_classes(robot_bags, tm
 
 def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
     out = tmp_path / "adapted"
-    code = adapt.main(["--bags", str(robot_bags[0]), str(robot_bags[1]), "--eval-bag", str(robot_bags[2]),
+    # the evaluation bag was recorded with a RealSense driver's topic names: found by type there
+    eval_bag = write_bag(render_sequence(5, 3, FRAMES, 96, 128, "robot", 0.45, style="relit", fps=15.0),
+                         tmp_path / "realsense_eval", topics=REALSENSE)
+    code = adapt.main(["--bags", str(robot_bags[0]), str(robot_bags[1]), "--eval-bag", str(eval_bag),
                        "--output", str(out), "--rectified", "--replay-rooms", "1", "--epochs", "1",
                        "--set", "train.max_steps=2", "--set", "train.num_workers=0"])
     printed = capsys.readouterr().out
@@ -108,7 +113,7 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
     for stage in ("[1/6] extracting", "[2/6] self-labels", "[3/6] fine-tuning", "[4/6] exporting",
                   "[5/6] evaluating", "[6/6] writing the report"):
         assert stage in printed
-    assert f"odometry /odom; evaluation depth {TOPICS['depth']}" in printed
+    assert f"odometry /odom; evaluation image {REALSENSE['image']}, depth {REALSENSE['depth']}" in printed
     report = json.loads((out / "report.json").read_text())
     assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"] and report["blend"] == 0.7
     assert len(report["bags"]) == 2  # the replay room is trained on, not reported as the robot's

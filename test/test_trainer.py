@@ -281,3 +281,15 @@ def test_init_checkpoint_starts_a_fine_tuning_run_from_trained_weights(tmp_path)
     with pytest.raises(CheckpointError, match="do not fit"):
         build_model(tiny_config(tmp_path / "c", f"networks.init_checkpoint={first.checkpoint}",
                                 "model.base_channels=32"))
+
+
+def test_train_step_marks_its_phases_for_the_throughput_benchmark(tmp_path):
+    from training.trainer import Trainer
+
+    trainer = Trainer(tiny_config(tmp_path, "data.options={num_samples: 2, seed: 0}", "train.batch_size=2"))
+    before = [p.detach().clone() for p in trainer.model.parameters()]
+    phases: list[str] = []
+    terms, _, batch = trainer._train_step(trainer.model, next(iter(trainer.loader)), True, phases.append)
+    assert phases == ["data", "forward", "backward", "optimiser"]  # what bench/training_throughput.py times
+    assert terms is not None and float(terms["total"]) > 0 and batch["images_aug"].shape[0] == 2
+    assert any(not torch.equal(a, b) for a, b in zip(before, trainer.model.parameters()))  # the step stepped

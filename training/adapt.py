@@ -174,8 +174,14 @@ def run(args: argparse.Namespace) -> dict:
                        keep=lambda t: "depth" in t)
     labels = pick_topic(eval_topics, ("sensor_msgs/msg/Image",), None, "label", args.eval_bag, required=False,
                         keep=lambda t: "label" in t)
+    # the evaluation bag may come from another recording setup: its own topics when the names differ
+    eval_image = image if image in eval_topics else pick_topic(
+        eval_topics, IMAGE_TYPES, None, "image", args.eval_bag, keep=lambda t: not any(w in t for w in NOT_COLOUR))
+    eval_info = info if info in eval_topics else pick_topic(
+        eval_topics, ("sensor_msgs/msg/CameraInfo",), None, "camera info", args.eval_bag, required=False,
+        keep=lambda t: "depth" not in t)
     print(f"bags: {len(args.bags)}; image {image}, camera_info {info or '(--intrinsics)'}, "
-          f"odometry {odometry or 'none (pose network)'}; evaluation depth {depth}", flush=True)
+          f"odometry {odometry or 'none (pose network)'}; evaluation image {eval_image}, depth {depth}", flush=True)
     args.output.mkdir(parents=True, exist_ok=True)
     stages = Stages(5 if args.no_self_labels else 6)
     try:
@@ -211,7 +217,7 @@ def run(args: argparse.Namespace) -> dict:
         start = stages.begin(f"evaluating before and after on {args.eval_bag}")
         evals = {}
         for name, model in (("before", args.baseline_model), ("after", onnx)):
-            evals[name] = evaluation(args, model, f"eval_{name}", image, info, depth, labels)
+            evals[name] = evaluation(args, model, f"eval_{name}", eval_image, eval_info, depth, labels)
         stages.end(start)
     except (ConfigError, DataError, CheckpointError, ExportError, NonFiniteLossError, BagError) as error:
         raise AdaptError(str(error)) from error

@@ -196,13 +196,21 @@ class Trainer:
             tick = time.perf_counter()
         return False
 
-    def _train_step(self, model, batch: dict, semantic: bool):
+    def _train_step(self, model, batch: dict, semantic: bool, mark=None):
+        """One optimiser step on ``batch``: (terms or None when skipped as non-finite, outputs, device batch).
+
+        ``mark(phase)``, when given, is called as each phase ends - ``"data"`` (batch on the device),
+        ``"forward"`` (networks and objective), ``"backward"``, ``"optimiser"`` - so
+        ``bench/training_throughput.py`` times this very step rather than a copy of it.
+        """
+        mark = mark or (lambda phase: None)
         device = self.info.device
         use_poses = self.config.networks.pose_source == "data"
         if use_poses and not bool(batch["has_poses"].all()):  # checked on the CPU batch: no device sync
             raise DataError(f"networks.pose_source is 'data' but the {self.config.data.source} data at "
                             f"{self.config.data.path} gave samples without poses (a folder needs poses.txt)")
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        mark("data")
         poses = batch["poses"][:, 1:] if use_poses else None
         with _autocast(device, self.amp_dtype):
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
@@ -213,10 +221,13 @@ class Trainer:
         if not all_true(bool(torch.isfinite(total.detach())), self.info):
             self._skip_non_finite(total, terms)
             return None, outputs, batch
+        mark("forward")
         self._nan_streak = 0
         self.scaler.scale(total).backward()
+        mark("backward")
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        mark("optimiser")
         return {k: v.detach() for k, v in terms.items()}, outputs, batch
 
     def _skip_non_finite(self, total: torch.Tensor, terms: dict) -> None:
