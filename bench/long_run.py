@@ -4,7 +4,8 @@ The node runs the shipped demo model with ``config/depth.yaml``'s defaults (ever
 points every 2nd pixel) and a subscriber on every output, so it computes them all. A feeder
 publishes rgb8 640x480 images with their camera_info at ``--rate`` Hz, cycling through eight
 pictures, stamped with the system clock (the node's). Per minute: the node's resident memory
-(``VmRSS``, sampled every second, the minute's mean), the latency of ``depth/image`` (receive
+(``VmRSS``, sampled every second, the minute's mean), its CPU time per answered frame, the
+machine's load average, the latency of ``depth/image`` (receive
 time here minus the image's stamp, same clock) p50/p99, and the drop rate (images sent that got no
 depth). Drift: last minute against the first, RSS growth and p99 change in percent (targets
 < 2 % and < 10 %, docs/reliability.md). The feeder's own deserialisation of the outputs shares
@@ -52,20 +53,32 @@ def pictures(count: int = 8) -> list[np.ndarray]:
     return out
 
 
-def per_minute(sent: dict[int, float], received: dict[int, float], rss: list[tuple[float, float]],
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of a process so far (``/proc/<pid>/stat``)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def per_minute(sent: dict[int, float], received: dict[int, float], samples: list[tuple[float, float, float, float]],
                start: float, minutes: int) -> list[dict]:
-    """Rows per minute of send time: frames sent, drop rate, latency p50/p99 (ms), mean RSS (MB)."""
+    """Rows per minute of send time: frames sent, drop rate, latency p50/p99 (ms), mean RSS (MB), the
+    node's CPU milliseconds per answered frame and the machine's 1-minute load average at the end.
+
+    ``samples``: (time, node RSS MB, node CPU s, load average) once a second.
+    """
     rows = []
     for minute in range(minutes):
         lo, hi = start + 60 * minute, start + 60 * (minute + 1)
         stamps = [s for s, t in sent.items() if lo <= t < hi]
         latencies = [(received[s] - s) * 1e-6 for s in stamps if s in received]
-        memory = [r for t, r in rss if lo <= t < hi]
+        inside = [sample for sample in samples if lo <= sample[0] < hi]
+        cpu = (inside[-1][2] - inside[0][2]) * 1e3 / len(latencies) if len(inside) > 1 and latencies else float("nan")
         rows.append({"minute": minute + 1, "sent": len(stamps), "answered": len(latencies),
                      "drop_rate": 1 - len(latencies) / len(stamps) if stamps else float("nan"),
                      "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies else float("nan"),
                      "latency_p99_ms": float(np.percentile(latencies, 99)) if latencies else float("nan"),
-                     "rss_mb": float(np.mean(memory)) if memory else float("nan")})
+                     "rss_mb": float(np.mean([x[1] for x in inside])) if inside else float("nan"),
+                     "node_cpu_ms_per_frame": cpu, "load_avg_1min": inside[-1][3] if inside else float("nan")})
     return rows
 
 
@@ -100,7 +113,7 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
                       d=[0.0] * 5, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1],
                       r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[525.0, 0, 319.5, 0, 0, 525.0, 239.5, 0, 0, 0, 1.0, 0])
     sent: dict[int, float] = {}  # stamp ns -> send time (time.time_ns() based, seconds)
-    rss: list[tuple[float, float]] = []
+    samples: list[tuple[float, float, float, float]] = []  # time, node RSS, node CPU s, load average
     try:
         deadline = time.monotonic() + 60
         while image_pub.get_subscription_count() < 1:
@@ -120,7 +133,7 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
             sent[stamp_ns] = now
             count += 1
             if now >= next_rss:
-                rss.append((now, rss_mb(process.pid)))
+                samples.append((now, rss_mb(process.pid), cpu_seconds(process.pid), os.getloadavg()[0]))
                 next_rss += 1.0
             while time.time() < start + count / rate:
                 executor.spin_once(timeout_sec=max(0.0, start + count / rate - time.time()))
@@ -132,7 +145,7 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
         node.destroy_node()
         rclpy.try_shutdown(context=context)
         code = stop_node(process)
-    rows = per_minute(sent, received, rss, start, minutes)
+    rows = per_minute(sent, received, samples, start, minutes)
     first, last = rows[0], rows[-1]
     return {"minutes": minutes, "rate_hz": rate, "size": [WIDTH, HEIGHT], "sent": len(sent),
             "answered": sum(r["answered"] for r in rows), "exit_code": code, "per_minute": rows,
@@ -188,10 +201,12 @@ def main(argv: list[str] | None = None) -> int:
     result |= {"command": " ".join(["bench/long_run.py", *(argv if argv is not None else sys.argv[1:])]),
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_before": load_before,
                            "load_avg_after": os.getloadavg()}}
-    print(f"{'minute':>6s} {'sent':>6s} {'drop %':>7s} {'p50 ms':>8s} {'p99 ms':>8s} {'RSS MB':>8s}")
+    print(f"{'minute':>6s} {'sent':>6s} {'drop %':>7s} {'p50 ms':>8s} {'p99 ms':>8s} {'RSS MB':>8s} "
+          f"{'node CPU ms/frame':>18s} {'load':>6s}")
     for r in result["per_minute"]:
         print(f"{r['minute']:6d} {r['sent']:6d} {100 * r['drop_rate']:7.1f} {r['latency_p50_ms']:8.1f} "
-              f"{r['latency_p99_ms']:8.1f} {r['rss_mb']:8.1f}")
+              f"{r['latency_p99_ms']:8.1f} {r['rss_mb']:8.1f} {r['node_cpu_ms_per_frame']:18.1f} "
+              f"{r['load_avg_1min']:6.2f}")
     print(f"RSS growth first -> last minute {result['rss_growth_percent']:+.2f} % (target < 2 %); "
           f"p99 drift {result['p99_drift_percent']:+.1f} % (target < 10 %); exit code {result['exit_code']}")
     if args.json:
