@@ -25,7 +25,9 @@ def test_finetune_from_a_generated_bag_writes_a_checkpoint(tmp_path):
     config = load_training_config(REPO / "config" / "finetune_rosbag.yaml", [
         f"data.path={bag}", f"data.options.topic={TOPICS['image']}",
         f"data.options.camera_info_topic={TOPICS['camera_info']}",
-        "data.options.min_motion=0.0", "data.options.stride=2", f"data.options.cache_dir={tmp_path / 'frames'}",
+        # 10 frames (1/3 s) are too few for the config's spacing by motion or time: every 2nd frame
+        "data.options.min_motion=0.0", "data.options.spacing=frames", "data.options.stride=2",
+        f"data.options.cache_dir={tmp_path / 'frames'}",
         f"networks.init_checkpoint={start}", "model.height=64", "model.width=96", "train.max_steps=2",
         "train.batch_size=2", "train.num_workers=0", f"train.output_dir={tmp_path / 'run'}", "train.progress_bar=false",
     ])
