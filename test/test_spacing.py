@@ -71,6 +71,9 @@ def test_frame_rule_options_and_errors():
     assert spacing_from_options({"spacing": "motion", "max_translation": 0.3}).max_translation == 0.3
     with pytest.raises(DataError, match="min_translation < max_translation"):
         spacing_from_options({"spacing": "motion", "min_translation": 0.2})
+    with pytest.raises(DataError, match="stride=3 counts frames, but spacing is 'auto'"):
+        spacing_from_options({"spacing": "auto", "stride": 3})  # a stride the config's spacing would ignore
+    assert spacing_from_options({"spacing": "frames", "stride": 3}).stride == 3
     with pytest.raises(DataError, match="spacing must be one of"):
         Spacing(mode="distance")
     with pytest.raises(DataError, match="needs camera poses"):

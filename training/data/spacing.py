@@ -84,6 +84,9 @@ def spacing_from_options(options: dict[str, Any], default_mode: str = "frames") 
     """The :class:`Spacing` of ``options`` (``spacing`` names the mode; ``stride`` alone means frames)."""
     values = {k: options[k] for k in OPTION_KEYS if k in options and k != "spacing"}
     mode = options.get("spacing") or ("frames" if "stride" in options else default_mode)
+    if "stride" in options and mode != "frames":  # e.g. --set stride=3 over a config with spacing: auto
+        raise DataError(f"stride={options['stride']} counts frames, but spacing is {mode!r}; set spacing: frames "
+                        "to space by frame count, or drop stride")
     try:
         return Spacing(mode=str(mode), **{k: type(getattr(Spacing, k))(v) for k, v in values.items()})
     except (TypeError, ValueError) as error:
