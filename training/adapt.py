@@ -155,7 +155,7 @@ def run(args: argparse.Namespace) -> dict:
     from training.checkpointing import blend_checkpoints
     from training.config import load_training_config
     from training.data.common import DataError
-    from training.data.factory import make_dataset
+    from training.data.factory import make_dataset, sequences
     from training.distributed import init_distributed
     from training.self_labels import write_self_labels
     from training.trainer import NonFiniteLossError, Trainer
@@ -200,8 +200,7 @@ def run(args: argparse.Namespace) -> dict:
         if not args.no_self_labels:
             start = stages.begin(f"self-labels from {args.checkpoint.name} (void below {args.min_confidence})")
             targets = make_dataset(config.data, (0,), config.model.height, config.model.width, train=False)
-            parts = list(getattr(targets, "datasets", [targets]))
-            count = write_self_labels(parts, args.checkpoint, args.min_confidence, overwrite=True)
+            count = write_self_labels(sequences(targets), args.checkpoint, args.min_confidence, overwrite=True)
             stages.end(start, f"{count} label images")
         steps = -(-len(dataset) // config.train.batch_size) * config.train.epochs
         start = stages.begin(f"fine-tuning: {config.train.epochs} epochs, about {steps} steps "

@@ -165,7 +165,7 @@ def precompute(dataset: FrameDataset, out_dir: str | Path | None = None, overwri
 
 
 def main(argv: list[str] | None = None) -> int:
-    from training.data.cli_args import add_dataset_arguments, dataset_from_args
+    from training.data.cli_args import add_dataset_arguments, check_out_dir, dataset_from_args
 
     parser = argparse.ArgumentParser(prog="gam-depth-precompute", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -184,8 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     try:
         parts = dataset_from_args(args)
-        if args.out_dir and len(parts) > 1:
-            raise DataError("--out-dir names one folder, but the data has several sequences (each has its own)")
+        check_out_dir(parts, args.out_dir)
         count = sum(precompute(part, args.out_dir, args.overwrite, args.limit, segments=args.segments,
                                vanishing=args.vanishing, scale=args.scale, sigma=args.sigma, min_size=args.min_size,
                                length_thresh=args.length_thresh or None) for part in parts)

@@ -41,6 +41,7 @@ from gam_depth_ros.classes import NUM_CLASSES, NYU40_CLASS_NAMES, VOID_LABEL
 from gam_depth_ros.config_io import MAX_YAML_BYTES, ConfigError, parse_yaml, read_text_limited
 from gam_depth_ros.inference.preprocessing import resize_rgb
 from gam_depth_ros.onnx_files import UnsafeModelError, check_external_data
+from training.data.cli_args import check_out_dir
 from training.data.common import DataError, FrameDataset, resize_nearest
 
 LOG = logging.getLogger("training.proxy_labels")
@@ -209,8 +210,7 @@ def write_proxy_labels(dataset: FrameDataset, model, class_map: ClassMap,
 def write_sequences_labels(parts: list[FrameDataset], model, class_map: ClassMap, out_dir: str | Path | None = None,
                            overwrite: bool = False, limit: int = 0) -> int:
     """:func:`write_proxy_labels` for each sequence into its own labels folder (``out_dir``: one sequence only)."""
-    if out_dir and len(parts) > 1:
-        raise DataError("--out-dir names one folder, but the data has several sequences (each has its own)")
+    check_out_dir(parts, out_dir)
     return sum(write_proxy_labels(part, model, class_map, out_dir, overwrite, limit) for part in parts)
 
 

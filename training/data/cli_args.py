@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 
 import yaml
-from torch.utils.data import ConcatDataset
 
 from training.data.common import DataError, FrameDataset
 
@@ -32,7 +31,7 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
 def dataset_from_args(args: argparse.Namespace) -> list[FrameDataset]:
     """The sequences of the dataset the arguments describe (see the module docstring)."""
     from training.config import DataConfig, load_training_config
-    from training.data.factory import make_dataset
+    from training.data.factory import make_dataset, sequences
 
     options = {}
     for item in args.option:
@@ -56,7 +55,13 @@ def dataset_from_args(args: argparse.Namespace) -> list[FrameDataset]:
     if args.size:
         height, width = args.size
     dataset = make_dataset(data, frame_ids=(0,), height=height, width=width, train=False)
-    parts = list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
+    parts = sequences(dataset)
     if not all(isinstance(part, FrameDataset) for part in parts):
         raise DataError(f"source {data.source!r} has no target frames to process")
     return parts
+
+
+def check_out_dir(parts: list[FrameDataset], out_dir: str | None) -> None:
+    """``--out-dir`` names one folder: refuse it for data of several sequences (each has its own)."""
+    if out_dir and len(parts) > 1:
+        raise DataError("--out-dir names one folder, but the data has several sequences (each has its own)")

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import ConcatDataset, Dataset
 
 from training.data.common import DataError, assemble_sample, prepare_frame, resize_nearest, resized_intrinsics
 from training.data.eval_sets import NYU_EVAL_CROP, make_eval_set
@@ -111,3 +111,9 @@ def make_dataset(
 def build_dataset(data, frame_ids: tuple[int, ...], height: int, width: int, train: bool) -> Dataset:
     """The trainer's entry point; same as :func:`make_dataset`."""
     return make_dataset(data, frame_ids=frame_ids, height=height, width=width, train=train)
+
+
+def sequences(dataset: Dataset) -> list[Dataset]:
+    """The sequences of a dataset :func:`make_dataset` built: the parts of a ``ConcatDataset`` (many
+    bags), else the dataset itself."""
+    return list(dataset.datasets) if isinstance(dataset, ConcatDataset) else [dataset]
