@@ -16,7 +16,7 @@ from torch.utils.data import ConcatDataset
 from training import adapt
 from training.config import DataConfig
 from training.data.common import DataError
-from training.data.factory import make_dataset
+from training.data.factory import make_dataset, sequences
 from training.self_labels import SelfSegmenter, write_self_labels
 from training.synthetic.generate import TOPICS, render_sequence, write_bag
 
@@ -98,6 +98,10 @@ def test_self_training_labels_follow_the_models_confident_classes(robot_bags, tm
     assert bool(sample["has_labels"]) and int((sample["labels"] != 255).sum()) > 0
     with pytest.raises(DataError, match="min_confidence"):
         SelfSegmenter(SHIPPED, min_confidence=1.0)
+    two = DataConfig(source="rosbag", path=tuple(str(b) for b in robot_bags[:2]),
+                     options=OPTIONS | {"cache_dir": str(tmp_path / "two")}, augment=None)
+    with pytest.raises(DataError, match="--out-dir names one folder, but the data has several sequences"):
+        write_self_labels(sequences(make_dataset(two, (0,), 96, 128, train=False)), SHIPPED, 0.6, tmp_path / "one")
 
 
 def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
