@@ -34,7 +34,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from overload_rss import rss_mb  # noqa: E402
-from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
+from ros_process import ClientNode, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
 from gam_depth_ros.demo_model import SOURCE_TREE_DEMO_MODEL  # noqa: E402
@@ -83,8 +83,6 @@ def per_minute(sent: dict[int, float], received: dict[int, float], samples: list
 
 
 def run(minutes: int, rate: float, folder: Path) -> dict:
-    import rclpy
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
@@ -95,11 +93,8 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
     domain = configure_process(folder / "ros_log")
     ns = f"/longrun{os.getpid()}"
     process = start_node({"model_path": str(SOURCE_TREE_DEMO_MODEL), "stats_period": 5.0}, folder, ns, name="long")
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = rclpy.create_node("long_run_feeder", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+    client = ClientNode(domain, "long_run_feeder")
+    node, executor = client.node, client.executor
     qos = QoSProfile(depth=5, reliability=ReliabilityPolicy.BEST_EFFORT)  # the node's default input/output QoS
     received: dict[int, float] = {}
     for topic, (_, kind) in topics.OUTPUTS.items():
@@ -141,9 +136,7 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
         while time.monotonic() < settle:
             executor.spin_once(timeout_sec=0.05)
     finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        client.close()
         code = stop_node(process)
     rows = per_minute(sent, received, samples, start, minutes)
     first, last = rows[0], rows[-1]

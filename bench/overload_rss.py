@@ -27,7 +27,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
-from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
+from ros_process import ClientNode, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
 
@@ -47,9 +47,7 @@ def random_model(folder: Path) -> Path:
 
 
 def run(duration: float, rate: float, delay: float, folder: Path) -> dict:
-    import rclpy
     from diagnostic_msgs.msg import DiagnosticArray
-    from rclpy.executors import SingleThreadedExecutor
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import Image
     from std_msgs.msg import Header
@@ -62,11 +60,8 @@ def run(duration: float, rate: float, delay: float, folder: Path) -> dict:
                           "debug_inference_delay": delay, "qos_in_reliability": "reliable",
                           "publish_points": False, "publish_depth_colorized": False,
                           "publish_semantic_colorized": False}, folder, ns, name="overload")
-    context = rclpy.Context()
-    rclpy.init(context=context, domain_id=domain)
-    node = rclpy.create_node("overload_feeder", context=context)
-    executor = SingleThreadedExecutor(context=context)
-    executor.add_node(node)
+    client = ClientNode(domain, "overload_feeder")
+    node, executor = client.node, client.executor
     reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
     totals: dict[str, str] = {}
     node.create_subscription(DiagnosticArray, "/diagnostics", lambda m: totals.update(
@@ -96,9 +91,7 @@ def run(duration: float, rate: float, delay: float, folder: Path) -> dict:
         while time.monotonic() < settle:
             executor.spin_once(timeout_sec=0.05)
     finally:
-        executor.shutdown()
-        node.destroy_node()
-        rclpy.try_shutdown(context=context)
+        client.close()
         code = stop_node(process)
     after_first = [rss for t, rss in samples if t >= 1.0] or [samples[-1][1]]
     return {

@@ -88,3 +88,25 @@ def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> int:
 
 def node_log(process: subprocess.Popen) -> str:
     return Path(process.log_path).read_text(errors="replace")  # type: ignore[attr-defined]
+
+
+class ClientNode:
+    """A node of this process in its own rclpy context on ``domain``, with a single-threaded executor
+    (a benchmark's feeder or a test's client beside a node subprocess); :meth:`close` tears it down."""
+
+    def __init__(self, domain: int, name: str) -> None:
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+
+        self.context = rclpy.Context()
+        rclpy.init(context=self.context, domain_id=domain)
+        self.node = rclpy.create_node(name, context=self.context)
+        self.executor = SingleThreadedExecutor(context=self.context)
+        self.executor.add_node(self.node)
+
+    def close(self) -> None:
+        import rclpy
+
+        self.executor.shutdown()
+        self.node.destroy_node()
+        rclpy.try_shutdown(context=self.context)

@@ -17,6 +17,7 @@ sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))  # appended:
 from ros_process import (  # noqa: E402, F401 - re-exported for the tests
     REPO,
     SHM_PROFILE,
+    ClientNode,
     configure_process,
     node_log,
     ros_env,
@@ -77,9 +78,7 @@ class NodeClient:
     ``(level, message, values)``."""
 
     def __init__(self, domain: int, ns: str, name: str = "test_client") -> None:
-        import rclpy
         from diagnostic_msgs.msg import DiagnosticArray
-        from rclpy.executors import SingleThreadedExecutor
         from rclpy.qos import QoSProfile, ReliabilityPolicy
         from rosgraph_msgs.msg import Clock
         from sensor_msgs.msg import CameraInfo, Image
@@ -88,11 +87,8 @@ class NodeClient:
 
         reliable = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
         self.ns, self.domain = ns, domain
-        self.context = rclpy.Context()
-        rclpy.init(context=self.context, domain_id=domain)
-        self.node = rclpy.create_node(name, context=self.context)
-        self.executor = SingleThreadedExecutor(context=self.context)
-        self.executor.add_node(self.node)
+        self._client = ClientNode(domain, name)
+        self.node, self.executor = self._client.node, self._client.executor
         self.depth: dict[int, Image] = {}
         self.depth_info: dict[int, CameraInfo] = {}
         self.diagnostics: list[tuple[int, str, dict]] = []
@@ -160,11 +156,7 @@ class NodeClient:
         wait_until(self.executor, lambda: False, seconds)
 
     def close(self) -> None:
-        import rclpy
-
-        self.executor.shutdown()
-        self.node.destroy_node()
-        rclpy.try_shutdown(context=self.context)
+        self._client.close()
 
 
 @pytest.fixture()
