@@ -115,7 +115,7 @@ class _Rule:
 
     def __init__(self, spacing: Spacing, mode: str, stamps: np.ndarray | None, poses: np.ndarray | None) -> None:
         self.mode, self.stamps = mode, stamps
-        self.inverse = np.linalg.inv(poses) if poses is not None else None
+        self.inverse = np.linalg.inv(poses) if mode == "motion" else None
         self.poses = poses
         if mode == "motion":
             self.low = np.array([spacing.min_translation, spacing.min_rotation_deg])
