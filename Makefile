@@ -1,7 +1,7 @@
 # gam_depth_ros developer commands. Both main targets create or reuse .venv by themselves.
 #   make demo   - the main job on built-in data
 #   make test   - lint + the whole test suite + the oldest-versions stage (what CI runs)
-#   make test-oldest - the runtime tests on Python 3.10, numpy 1.21.5, Pillow 9.0.1 (.venv-oldest)
+#   make test-oldest - the runtime tests on Python 3.10, numpy 1.21.5, OpenCV 4.5.4 (.venv-oldest)
 SHELL := /bin/bash
 .SHELLFLAGS := -eo pipefail -c
 PYTHON ?= python3
@@ -14,7 +14,7 @@ REQUIREMENTS := $(filter-out requirements/oldest.txt,$(wildcard requirements/*.t
 # pip prints a warning for every package missing from the local mirrors it also searches; hide those.
 PIP_QUIET := grep -v "^WARNING: Location" || true
 
-# The oldest-versions stage: ROS 2 Humble's Python with Ubuntu 22.04's numpy and Pillow (requirements/oldest.txt).
+# The oldest-versions stage: ROS 2 Humble's Python with Ubuntu 22.04's numpy and OpenCV (requirements/oldest.txt).
 OLDEST_PYTHON ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.10.*/bin/python) $(shell command -v python3.10))
 OLDEST_VENV ?= .venv-oldest
 OLDEST_PY := $(OLDEST_VENV)/bin/python
@@ -64,8 +64,8 @@ $(OLDEST_STAMP): requirements/oldest.txt
 	$(OLDEST_PY) -m pip install -q --only-binary=:all: --no-binary=empy -r requirements/oldest.txt 2>&1 \
 		| { grep -v "^WARNING: Location\|DEPRECATION" || true; }
 	$(OLDEST_PY) -c "import site, pathlib; pathlib.Path(site.getsitepackages()[0], 'gam_depth_ros_repo.pth').write_text('$(CURDIR)\n')"
-	$(OLDEST_PY) -c "import sys, numpy, PIL, onnxruntime, rclpy; v = (sys.version_info[:2], numpy.__version__, \
-		PIL.__version__); assert v == ((3, 10), '1.21.5', '9.0.1'), v"
+	$(OLDEST_PY) -c "import sys, numpy, cv2, PIL, onnxruntime, rclpy; v = (sys.version_info[:2], numpy.__version__, \
+		cv2.__version__, PIL.__version__); assert v == ((3, 10), '1.21.5', '4.5.4', '9.0.1'), v"
 	@touch $(OLDEST_STAMP)
 
 demo: venv

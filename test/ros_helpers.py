@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -42,19 +43,31 @@ def encode_raw(
     """Pack an RGB picture as ``encoding`` with ``padding`` garbage bytes per row.
 
     Returns (data, step, expected) where ``expected`` is the [H, W, 3] RGB the node should see
-    (alpha dropped, mono replicated).
+    (alpha dropped, mono replicated; for ``bayer_rggb8`` and ``yuv422`` (UYVY, grey: U = V = 128)
+    what OpenCV decodes from the packed samples, the decoders' colours being tested in
+    test_node_modules).
     """
     rng = np.random.default_rng(seed)
     alpha = rng.integers(0, 256, rgb.shape[:2] + (1,), dtype=np.uint8)
     grey = rgb[:, :, 1:2]
+    mosaic = rgb[:, :, 1].copy()
+    mosaic[0::2, 0::2], mosaic[1::2, 1::2] = rgb[0::2, 0::2, 0], rgb[1::2, 1::2, 2]  # R G / G B cells
+    uyvy = np.full(rgb.shape[:2] + (2,), 128, np.uint8)
+    uyvy[:, :, 1] = rgb[:, :, 1]  # U Y0 V Y1: every second byte is a luma sample
     pixels = {
         "rgb8": rgb,
         "bgr8": rgb[:, :, ::-1],
         "rgba8": np.concatenate([rgb, alpha], axis=2),
         "bgra8": np.concatenate([rgb[:, :, ::-1], alpha], axis=2),
         "mono8": grey,
+        "bayer_rggb8": mosaic[:, :, None],
+        "yuv422": uyvy,
     }[encoding]
-    expected = np.repeat(grey, 3, axis=2) if encoding == "mono8" else rgb
+    expected = {
+        "mono8": lambda: np.repeat(grey, 3, axis=2),
+        "bayer_rggb8": lambda: cv2.cvtColor(mosaic, cv2.COLOR_BayerBG2RGB),
+        "yuv422": lambda: cv2.cvtColor(uyvy, cv2.COLOR_YUV2RGB_UYVY),
+    }.get(encoding, lambda: rgb)()
     height, width, channels = pixels.shape
     rows = pixels.reshape(height, width * channels)
     if padding:

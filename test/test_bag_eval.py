@@ -143,10 +143,10 @@ def _rewrite(bag, out, topic, **changes):
 
 
 def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):  # noqa: F811
-    yuv = _rewrite(bag, tmp_path / "yuv_bag", TOPICS["image"], encoding="yuv422")
-    code = main(["--bag", str(yuv), "--image-topic", TOPICS["image"], "--model", str(small_model.onnx),
+    nv21 = _rewrite(bag, tmp_path / "nv21_bag", TOPICS["image"], encoding="nv21")
+    code = main(["--bag", str(nv21), "--image-topic", TOPICS["image"], "--model", str(small_model.onnx),
                  "--output", str(tmp_path / "out")])
-    assert code == 2 and "no image could be read" in caplog.text and "'yuv422'" in caplog.text
+    assert code == 2 and "no image could be read" in caplog.text and "'nv21'" in caplog.text
     caplog.clear()
     signed = _rewrite(bag, tmp_path / "s16_bag", TOPICS["depth"], encoding="16SC1")
     code, report = run(signed, small_model.onnx, tmp_path / "out2")

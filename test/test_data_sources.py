@@ -10,6 +10,7 @@ import torch
 import yaml
 from PIL import Image
 
+from gam_depth_ros.inference.preprocessing import resize_rgb
 from training.config import AugmentConfig, DataConfig
 from training.data import make_dataset
 from training.data.common import DataError
@@ -323,7 +324,7 @@ def test_rosbag_skips_stationary_frames_and_matches_depth(tmp_path, storage):
     check_scales(sample["K"], 70.0 * W / 80, 72.0 * H / 60, 40.0 * W / 80, 30.0 * H / 60)
     assert bool(sample["has_depth"])
     assert sample["depth_gt"].unique().tolist() == [pytest.approx(2.002)]  # frame index 2's depth, 2002 mm
-    expected = torch.from_numpy(np.array(Image.fromarray(moving[1]).resize((W, H), Image.Resampling.BILINEAR)))
+    expected = torch.from_numpy(resize_rgb(moving[1], H, W))  # the runtime's own resize
     assert torch.allclose(sample["images"][0], expected.permute(2, 0, 1).float() / 255)  # bgr8 decoded to RGB
     # A second dataset reuses the extraction (same settings, same bag).
     marker = (cache / "manifest.yaml").stat().st_mtime_ns

@@ -50,7 +50,7 @@ def bad_raw(rng: np.random.Generator, h: Header) -> Image:
     msg = Image(header=h, height=H, width=W, encoding="rgb8", step=3 * W)
     data = rng.integers(0, 256, 3 * W * H, dtype=np.uint8)
     if kind == 0:
-        msg.encoding = str(rng.choice(["yuv422", "16UC1", "32FC1", "", "rgb9", "bayer_rggb8", "\x00\xff"]))
+        msg.encoding = str(rng.choice(["nv21", "16UC1", "32FC1", "", "rgb9", "bayer_rggb16", "\x00\xff"]))
     elif kind == 1:
         msg.step = int(rng.integers(0, 3 * W))  # too small
     elif kind == 2:

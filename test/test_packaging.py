@@ -109,7 +109,11 @@ def test_runtime_never_imports_training_and_declares_its_ros_dependencies():
     exec_depends = {e.text for e in manifest.findall("exec_depend")}
     assert ros_packages <= exec_depends, f"missing from package.xml: {sorted(ros_packages - exec_depends)}"
     assert "lifecycle_msgs" in exec_depends  # rclpy.lifecycle's services, which lifecycle managers call
-    assert {"python3-numpy", "python3-yaml", "python3-pil"} <= exec_depends
+    assert {"python3-numpy", "python3-yaml", "python3-opencv"} <= exec_depends
+    # image work is OpenCV's (what JetPack and apt give a robot); Pillow is for training and tests only
+    assert "cv2" in {m.split(".")[0] for m in imported} and "PIL" not in {m.split(".")[0] for m in imported}
+    runtime = (ROOT / "requirements" / "runtime.txt").read_text().lower()
+    assert "opencv-python-headless" in runtime and "pillow" not in runtime
     assert "python3-pytest" in {e.text for e in manifest.findall("test_depend")}
     assert manifest.find("export/build_type").text == "ament_python"
 

@@ -79,6 +79,11 @@ def test_colorize_depth_and_labels():
     np.testing.assert_array_equal(rgb[0], [[0, 0, 0], [255, 255, 255], [0, 0, 0], [0, 0, 0]])
     for name in COLORMAPS:
         assert colormap_lut(name).shape == (256, 3)
+    # the published ends of each map (near, far), in RGB order: a BGR mix-up would swap the channels
+    for name, near, far in (("turbo", (48, 18, 59), (122, 4, 3)), ("viridis", (68, 1, 84), (253, 231, 37)),
+                            ("magma", (0, 0, 4), (252, 253, 191))):
+        lut = colormap_lut(name).astype(int)
+        assert np.abs(lut[0] - near).max() <= 1 and np.abs(lut[255] - far).max() <= 1, (name, lut[0], lut[255])
     with pytest.raises(ValueError, match="unknown colormap"):
         colorize_depth(depth, 0.5, 10.0, "jet2")
     labels = np.array([[0, 1, 39, 255]], np.uint8)

@@ -1,6 +1,6 @@
 """The CPU-testable parts of the TensorRT path: engine cache key, metadata JSON and staleness,
 FP32 layer selection on a real exported graph, calibration batches from image folders and
-rosbags, GPU pre/post-processing numerics (on CPU tensors) against the numpy/Pillow path,
+rosbags, GPU pre/post-processing numerics (on CPU tensors) against the numpy/OpenCV path,
 backend choice and ONNX Runtime GPU provider options. Nothing here needs TensorRT or a GPU.
 """
 
@@ -24,6 +24,7 @@ from gam_depth_ros.inference.calibration import (
     calibration_cache_path,
     evenly_spread,
     folder_image_paths,
+    iter_folder_images,
 )
 from gam_depth_ros.inference.engine_cache import (
     BuildEnvironment,
@@ -248,6 +249,9 @@ def test_calibration_errors_name_the_source(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(CalibrationError, match="empty: no images"):
         folder_image_paths(tmp_path / "empty")
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    with pytest.raises(CalibrationError, match="broken.png: cannot read calibration image"):
+        list(iter_folder_images([tmp_path / "broken.png"]))
     assert evenly_spread(10, 4) == [0, 2, 5, 7] and evenly_spread(3, 5) == [0, 1, 2] and evenly_spread(0, 5) == []
 
 
@@ -300,27 +304,31 @@ def _noise(height: int, width: int, seed: int = 0) -> np.ndarray:
 @pytest.mark.parametrize(
     ("size", "network"),
     [((480, 640), (288, 384)), ((120, 160), (288, 384)), ((97, 131), (64, 96)), ((300, 200), (288, 384)),
-     ((64, 96), (64, 96))],
+     ((64, 96), (64, 96)), ((481, 641), (96, 128))],
 )
-def test_torch_preprocessing_matches_pillow(size, network):
-    """Within one grey level everywhere and 0.25 grey levels on average, even on pure noise."""
+def test_torch_preprocessing_matches_opencv(size, network):
+    """Within one grey level everywhere. Shrinking (area filter) differs only on rounding ties (mean
+    3e-5 grey levels measured at 481x641 -> 96x128, 0 for whole-number ratios); enlarging (bilinear) 0.125
+    on average on pure noise (OpenCV's 8-bit bilinear uses 11-bit fixed-point weights)."""
     image = _noise(*size)
     reference = to_network_input(image, *network)
     got = to_network_input_torch(torch.from_numpy(image), *network).numpy()
     assert got.shape == reference.shape and got.dtype == np.float32
     difference = np.abs(got - reference) * 255
-    assert difference.max() <= 1.0 + 1e-4 and difference.mean() <= 0.25
+    assert difference.max() <= 1.0 + 1e-4 and difference.mean() <= 0.13
+    if network[0] <= size[0] and network[1] <= size[1]:
+        assert difference.mean() <= 1e-4
 
 
 @pytest.mark.parametrize(("network", "output"), [((288, 384), (480, 640)), ((64, 96), (97, 131)),
                                                   ((288, 384), (120, 160)), ((64, 96), (64, 96))])
-def test_torch_postprocessing_matches_pillow(network, output):
+def test_torch_postprocessing_matches_opencv(network, output):
     rng = np.random.default_rng(1)
     disparity = rng.random(network, dtype=np.float32)
     labels = rng.integers(0, 40, network, dtype=np.uint8)
     np.testing.assert_allclose(
         resize_disparity_torch(torch.from_numpy(disparity), *output).numpy(), resize_disparity(disparity, *output),
-        atol=1e-4,
+        atol=1e-6,
     )
     np.testing.assert_array_equal(resize_labels_torch(torch.from_numpy(labels), *output).numpy(),
                                   resize_labels(labels, *output))

@@ -18,7 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from PIL import Image
 
 from gam_depth_ros.evaluation.metrics import (
     DEPTH_KEYS,
@@ -27,22 +26,18 @@ from gam_depth_ros.evaluation.metrics import (
     obstacle_metrics,
     single_image_depth_metrics,
 )
+from gam_depth_ros.image_resize import resize_image, resize_nearest
 from gam_depth_ros.labels import shift_labels
 
 
 def resize_depth(depth: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
-    """``[h,w]`` float depth -> ``shape`` (bilinear; NaN/inf become 0 = invalid first)."""
-    depth = np.where(np.isfinite(depth), depth, 0.0).astype(np.float32)
-    if depth.shape == shape:
-        return depth
-    return np.asarray(Image.fromarray(depth, mode="F").resize((shape[1], shape[0]), Image.BILINEAR))
+    """``[h,w]`` float depth -> ``shape`` (bilinear or area; NaN/inf become 0 = invalid first)."""
+    return resize_image(np.where(np.isfinite(depth), depth, 0.0).astype(np.float32), *shape)
 
 
 def resize_labels(labels: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """``[h,w]`` uint8 labels -> ``shape`` (nearest)."""
-    if labels.shape == shape:
-        return labels
-    return np.asarray(Image.fromarray(labels).resize((shape[1], shape[0]), Image.NEAREST))
+    return resize_nearest(labels, *shape)
 
 
 @dataclass

@@ -1,6 +1,6 @@
 """INT8 calibration data: images from a folder or a rosbag2, as network input batches.
 
-Pure numpy + Pillow (+ ``rosbags`` for bags), no TensorRT: the TensorRT calibrator in
+Pure numpy + OpenCV (+ ``rosbags`` for bags), no TensorRT: the TensorRT calibrator in
 :mod:`gam_depth_ros.inference.tensorrt_support` copies these batches to the GPU.
 
 Every image goes through :func:`gam_depth_ros.inference.preprocessing.to_network_input`, the
@@ -19,8 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import cv2
 import numpy as np
-from PIL import Image
 
 from gam_depth_ros.inference.preprocessing import to_network_input
 
@@ -54,13 +54,17 @@ def folder_image_paths(folder: str | Path, limit: int = DEFAULT_CALIBRATION_IMAG
 
 
 def iter_folder_images(paths: Iterable[Path]) -> Iterator[np.ndarray]:
-    """[H, W, 3] uint8 RGB of each file (grey and RGBA converted)."""
+    """[H, W, 3] uint8 RGB of each file (grey, RGBA and 16-bit converted; EXIF orientation ignored)."""
     for path in paths:
+        # imdecode of the bytes rather than imread: a clear error for unreadable files and non-ASCII paths.
         try:
-            with Image.open(path) as image:
-                yield np.asarray(image.convert("RGB"))
+            raw = np.fromfile(path, dtype=np.uint8)
         except OSError as error:
             raise CalibrationError(f"{path}: cannot read calibration image: {error}") from error
+        bgr = cv2.imdecode(raw, cv2.IMREAD_COLOR | cv2.IMREAD_IGNORE_ORIENTATION) if raw.size else None
+        if bgr is None:
+            raise CalibrationError(f"{path}: cannot read calibration image: not a decodable image")
+        yield cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 def iter_bag_images(bag: str | Path, topic: str, limit: int = DEFAULT_CALIBRATION_IMAGES) -> Iterator[np.ndarray]:

@@ -1,22 +1,21 @@
 """Pre- and post-processing with torch, on the GPU when there is one (CPU tensors work too).
 
-The same steps as the numpy/Pillow path (:mod:`~gam_depth_ros.inference.preprocessing`,
-:mod:`~gam_depth_ros.inference.postprocessing`), as tensor operations, so that a camera frame goes
-to the GPU once as uint8 and only the results come back:
+The same steps as the numpy/OpenCV path (:mod:`~gam_depth_ros.inference.preprocessing`,
+:mod:`~gam_depth_ros.inference.postprocessing`, filters in :mod:`gam_depth_ros.image_resize`), as
+tensor operations, so that a camera frame goes to the GPU once as uint8 and only the results come back:
 
-- input: uint8 [H, W, 3] RGB -> float [1, 3, h, w] in [0, 1]. Bilinear resize with Pillow's
-  filter (``F.interpolate(..., antialias=True)``, which widens the triangle filter when
-  shrinking, as Pillow does) and rounding to whole grey levels (Pillow resizes 8-bit images in
-  8 bits). The ImageNet normalisation is inside the network; the argmax over classes is inside
-  the exported graph.
-- output: disparity [h, w] -> bilinear (Pillow's filter) to the output size -> depth; labels
-  [h, w] -> nearest neighbour with Pillow's pixel-centre rule (source index about
-  ``floor((i + 0.5) * in / out)``, with Pillow's rounding), never blending class ids.
+- resizing is separable and linear in the pixels, so each axis is one matrix: OpenCV itself computes
+  the weights once per size pair (by resizing an identity matrix with the filter the numpy path
+  uses: area when shrinking, else bilinear), and the GPU applies them as two matrix products;
+- input: uint8 [H, W, 3] RGB -> float [1, 3, h, w] in [0, 1], rounded to whole grey levels as
+  OpenCV's 8-bit resize is. The ImageNet normalisation is inside the network; the argmax over
+  classes is inside the exported graph.
+- output: disparity [h, w] -> the same filters to the output size -> depth; labels [h, w] -> nearest
+  pixel centre with the source indices OpenCV's ``INTER_NEAREST_EXACT`` picks, never blending ids.
 
-Agreement with the Pillow path (``test/test_tensorrt_cpu.py`` checks it on CPU tensors):
-network input within one grey level (1/255; Pillow resizes in two 8-bit passes with fixed-point
-weights, this path in one float pass rounded once; on noise images the mean difference is about
-0.2 grey levels, on smooth images almost zero), disparity within 1e-4, labels identical.
+Agreement with the OpenCV path (``test/test_tensorrt_cpu.py`` checks it on CPU tensors): network input
+within one grey level (OpenCV's 8-bit bilinear uses 11-bit fixed-point weights, this path float32),
+disparity within 1e-4, labels identical.
 
 :class:`GpuProcessor` adds reusable pinned (page-locked) host buffers, so host <-> device copies
 are asynchronous DMA transfers on the processor's CUDA stream; on Jetson (memory shared by CPU
@@ -28,18 +27,36 @@ from __future__ import annotations
 import contextlib
 import functools
 
+import cv2
 import numpy as np
 import torch
-import torch.nn.functional as F
 
+from gam_depth_ros.image_resize import shrinks
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 
 
-def _bilinear(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """[N, C, h, w] float -> [N, C, height, width] with Pillow's bilinear filter."""
-    if tuple(image.shape[-2:]) == (height, width):
+@functools.lru_cache(maxsize=64)
+def _resize_weights_host(size_in: int, size_out: int, area: bool) -> np.ndarray:
+    # Row i of a resized identity matrix is output pixel i's weight on each input pixel.
+    identity = np.eye(size_in, dtype=np.float64)
+    interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
+    return cv2.resize(identity, (size_in, size_out), interpolation=interpolation).astype(np.float32)
+
+
+def resize_weights(size_in: int, size_out: int, area: bool, device: torch.device) -> torch.Tensor:
+    """[size_out, size_in] float32 weights of OpenCV's area (``area``) or bilinear filter along one axis."""
+    return torch.from_numpy(_resize_weights_host(size_in, size_out, area)).to(device)
+
+
+def resize_torch(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    """[..., h, w] float -> [..., height, width] with :func:`gam_depth_ros.image_resize.resize_image`'s filter."""
+    size_in = (int(image.shape[-2]), int(image.shape[-1]))
+    if size_in == (height, width):
         return image
-    return F.interpolate(image, size=(height, width), mode="bilinear", align_corners=False, antialias=True)
+    area = shrinks(size_in, (height, width))
+    rows = resize_weights(size_in[0], height, area, image.device)
+    cols = resize_weights(size_in[1], width, area, image.device)
+    return torch.matmul(torch.matmul(rows, image), cols.T)
 
 
 def to_network_input_torch(rgb: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -48,31 +65,25 @@ def to_network_input_torch(rgb: torch.Tensor, height: int, width: int) -> torch.
         raise ValueError(f"expected an [H, W, 3] uint8 tensor, got {tuple(rgb.shape)} {rgb.dtype}")
     chw = rgb.permute(2, 0, 1).unsqueeze(0).to(torch.float32)
     if tuple(chw.shape[-2:]) != (height, width):
-        chw = _bilinear(chw, height, width).round_().clamp_(0.0, 255.0)
+        chw = resize_torch(chw, height, width).round_().clamp_(0.0, 255.0)
     return chw.mul_(1.0 / 255.0)  # chw is a new tensor (the uint8 -> float conversion copied)
 
 
 def resize_disparity_torch(disparity: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """[h, w] float disparity -> [height, width] (bilinear, Pillow's filter)."""
-    return _bilinear(disparity[None, None].to(torch.float32), height, width)[0, 0]
+    """[h, w] float disparity -> [height, width] (bilinear, or area when shrinking)."""
+    return resize_torch(disparity.to(torch.float32), height, width)
 
 
 @functools.lru_cache(maxsize=64)
 def _nearest_indices_host(size_in: int, size_out: int) -> np.ndarray:
-    # Pillow walks the output with a running double sum (start scale/2, step scale) and truncates;
-    # a sequential numpy cumsum reproduces its rounding exactly, including on exact half-pixel ties.
-    scale = size_in / size_out
-    steps = np.full(size_out, scale, dtype=np.float64)
-    steps[0] = scale * 0.5
-    index = np.cumsum(steps).astype(np.int64)
-    return np.clip(index, 0, size_in - 1)
+    # OpenCV's own choice (fixed-point arithmetic, its rounding on exact ties), read off a ramp.
+    ramp = np.arange(size_in, dtype=np.int32)[None]
+    return cv2.resize(ramp, (size_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
 
 
 def nearest_indices(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
-    """Source index of each output pixel of a nearest-neighbour resize, as Pillow picks it.
-
-    About ``floor((i + 0.5) * size_in / size_out)``; computed once per size pair on the host.
-    """
+    """Source index of each output pixel of a nearest-neighbour resize, as OpenCV's
+    ``INTER_NEAREST_EXACT`` picks it (about ``floor((i + 0.5) * size_in / size_out)``)."""
     return torch.from_numpy(_nearest_indices_host(size_in, size_out)).to(device)
 
 

@@ -1,13 +1,12 @@
-"""Network outputs -> depth and labels at the requested resolution. Pure numpy + Pillow."""
+"""Network outputs -> depth and labels at the requested resolution. Pure numpy + OpenCV."""
 
 from __future__ import annotations
 
 from typing import TypeVar
 
 import numpy as np
-from PIL import Image
 
-from gam_depth_ros.inference import pil_compat
+from gam_depth_ros.image_resize import resize_image, resize_nearest
 
 ArrayT = TypeVar("ArrayT")
 
@@ -24,16 +23,10 @@ def disparity_to_depth(disparity: ArrayT, min_depth: float, max_depth: float) ->
 
 
 def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear resize of an [h, w] float32 disparity map to [height, width]."""
-    if disparity.shape == (height, width):
-        return disparity
-    pil = Image.fromarray(np.ascontiguousarray(disparity, dtype=np.float32), mode="F")
-    return np.asarray(pil.resize((width, height), pil_compat.BILINEAR))
+    """Resize an [h, w] disparity map to [height, width] float32 (bilinear when enlarging, area when shrinking)."""
+    return resize_image(np.asarray(disparity, dtype=np.float32), height, width)
 
 
 def resize_labels(labels: np.ndarray, height: int, width: int) -> np.ndarray:
     """Nearest-neighbour resize of an [h, w] uint8 label map (never blends class ids)."""
-    if labels.shape == (height, width):
-        return labels
-    pil = Image.fromarray(np.ascontiguousarray(labels, dtype=np.uint8), mode="L")
-    return np.asarray(pil.resize((width, height), pil_compat.NEAREST))
+    return resize_nearest(np.asarray(labels, dtype=np.uint8), height, width)

@@ -1,14 +1,13 @@
 """Image pre-processing shared by every backend and by training: RGB uint8 -> network tensor.
 
-Pure numpy + Pillow, so it runs on a robot without torch.
+Pure numpy + OpenCV (:mod:`gam_depth_ros.image_resize`), so it runs on a robot without torch.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from PIL import Image
 
-from gam_depth_ros.inference import pil_compat
+from gam_depth_ros.image_resize import resize_image
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
@@ -40,11 +39,8 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def resize_rgb(rgb: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Bilinear (anti-aliased when shrinking) resize of an [H, W, 3] uint8 image."""
-    if rgb.shape[:2] == (height, width):
-        return rgb
-    pil = Image.fromarray(np.ascontiguousarray(rgb), mode="RGB")
-    return np.asarray(pil.resize((width, height), pil_compat.BILINEAR))
+    """Resize an [H, W, 3] uint8 image: area filter when shrinking, else bilinear (see image_resize)."""
+    return resize_image(rgb, height, width)
 
 
 def to_network_input(image: np.ndarray, height: int, width: int) -> np.ndarray:
