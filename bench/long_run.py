@@ -5,10 +5,12 @@ points every 2nd pixel) and a subscriber on every output, so it computes them al
 publishes rgb8 640x480 images with their camera_info at ``--rate`` Hz, cycling through eight
 pictures, stamped with the system clock (the node's). Per minute: the node's resident memory
 (``VmRSS``, sampled every second, the minute's mean), its CPU time per answered frame, the
-machine's load average, the latency of ``depth/image`` (receive
-time here minus the image's stamp, same clock) p50/p99, and the drop rate (images sent that got no
-depth). Drift: last minute against the first, RSS growth and p99 change in percent (targets
-< 2 % and < 10 %, docs/reliability.md). The feeder's own deserialisation of the outputs shares
+feeder's CPU time per frame, the machine's load average, the latency of ``depth/image`` (receive
+time here minus the image's stamp, same clock) p50/p99, the node's own latency (message received ->
+outputs published, the p95 its diagnostics report every 5 s, the minute's median and maximum), and
+the drop rate (images sent that got no depth). Drift: last minute against the first, RSS growth
+and p99 change in percent (targets < 2 % and < 10 %, docs/reliability.md); beside it the p99 over the
+first and last five minutes. The feeder's own deserialisation of the outputs shares
 the machine's cores with the node (as a robot's consumers would).
 
     .venv/bin/python bench/long_run.py --minutes 20 --json bench/results/long_run.json \\
@@ -59,12 +61,13 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def per_minute(sent: dict[int, float], received: dict[int, float], samples: list[tuple[float, float, float, float]],
-               start: float, minutes: int) -> list[dict]:
+def per_minute(sent: dict[int, float], received: dict[int, float], samples: list[tuple[float, ...]],
+               node_p95: list[tuple[float, float]], start: float, minutes: int) -> list[dict]:
     """Rows per minute of send time: frames sent, drop rate, latency p50/p99 (ms), mean RSS (MB), the
     node's CPU milliseconds per answered frame and the machine's 1-minute load average at the end.
 
-    ``samples``: (time, node RSS MB, node CPU s, load average) once a second.
+    ``samples``: (time, node RSS MB, node CPU s, load average, feeder CPU s) once a second;
+    ``node_p95``: (time, the node's ``node_latency_ms_p95``) from each diagnostics message.
     """
     rows = []
     for minute in range(minutes):
@@ -73,16 +76,22 @@ def per_minute(sent: dict[int, float], received: dict[int, float], samples: list
         latencies = [(received[s] - s) * 1e-6 for s in stamps if s in received]
         inside = [sample for sample in samples if lo <= sample[0] < hi]
         cpu = (inside[-1][2] - inside[0][2]) * 1e3 / len(latencies) if len(inside) > 1 and latencies else float("nan")
+        feeder = (inside[-1][4] - inside[0][4]) * 1e3 / len(stamps) if len(inside) > 1 and stamps else float("nan")
+        own = [value for t, value in node_p95 if lo <= t < hi]
         rows.append({"minute": minute + 1, "sent": len(stamps), "answered": len(latencies),
                      "drop_rate": 1 - len(latencies) / len(stamps) if stamps else float("nan"),
                      "latency_p50_ms": float(np.percentile(latencies, 50)) if latencies else float("nan"),
                      "latency_p99_ms": float(np.percentile(latencies, 99)) if latencies else float("nan"),
                      "rss_mb": float(np.mean([x[1] for x in inside])) if inside else float("nan"),
-                     "node_cpu_ms_per_frame": cpu, "load_avg_1min": inside[-1][3] if inside else float("nan")})
+                     "node_cpu_ms_per_frame": cpu, "feeder_cpu_ms_per_frame": feeder,
+                     "node_latency_p95_ms_median": float(np.median(own)) if own else float("nan"),
+                     "node_latency_p95_ms_max": float(np.max(own)) if own else float("nan"),
+                     "load_avg_1min": inside[-1][3] if inside else float("nan")})
     return rows
 
 
 def run(minutes: int, rate: float, folder: Path) -> dict:
+    from diagnostic_msgs.msg import DiagnosticArray
     from rclpy.qos import QoSProfile, ReliabilityPolicy
     from sensor_msgs.msg import CameraInfo, Image
     from std_msgs.msg import Header
@@ -101,6 +110,15 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
         callback = ((lambda m: received.setdefault(m.header.stamp.sec * 10**9 + m.header.stamp.nanosec,
                                                    time.time_ns())) if topic == topics.DEPTH else (lambda m: None))
         node.create_subscription(message_class(kind), f"{ns}/{topic}", callback, qos)
+    node_p95: list[tuple[float, float]] = []
+
+    def on_diagnostics(msg) -> None:
+        for status in msg.status:
+            values = {kv.key: kv.value for kv in status.values}
+            if status.name.startswith(ns) and "node_latency_ms_p95" in values:
+                node_p95.append((time.time(), float(values["node_latency_ms_p95"])))
+
+    node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     image_pub = node.create_publisher(Image, f"{ns}/image", qos)
     info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
     frames = [fill_image_msg(Image(header=Header(frame_id="cam")), p, "rgb8") for p in pictures()]
@@ -108,7 +126,7 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
                       d=[0.0] * 5, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1],
                       r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[525.0, 0, 319.5, 0, 0, 525.0, 239.5, 0, 0, 0, 1.0, 0])
     sent: dict[int, float] = {}  # stamp ns -> send time (time.time_ns() based, seconds)
-    samples: list[tuple[float, float, float, float]] = []  # time, node RSS, node CPU s, load average
+    samples: list[tuple[float, ...]] = []  # time, node RSS, node CPU s, load average, feeder CPU s
     try:
         deadline = time.monotonic() + 60
         while image_pub.get_subscription_count() < 1:
@@ -128,7 +146,8 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
             sent[stamp_ns] = now
             count += 1
             if now >= next_rss:
-                samples.append((now, rss_mb(process.pid), cpu_seconds(process.pid), os.getloadavg()[0]))
+                samples.append((now, rss_mb(process.pid), cpu_seconds(process.pid), os.getloadavg()[0],
+                                cpu_seconds(os.getpid())))
                 next_rss += 1.0
             while time.time() < start + count / rate:
                 executor.spin_once(timeout_sec=max(0.0, start + count / rate - time.time()))
@@ -138,12 +157,17 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
     finally:
         client.close()
         code = stop_node(process)
-    rows = per_minute(sent, received, samples, start, minutes)
+    rows = per_minute(sent, received, samples, node_p95, start, minutes)
     first, last = rows[0], rows[-1]
+    span = max(1, min(5, minutes // 2))  # beside the target's first/last minute: five-minute windows, less noisy
+    early = [(received[s] - s) * 1e-6 for s, t in sent.items() if t < start + 60 * span and s in received]
+    late = [(received[s] - s) * 1e-6 for s, t in sent.items() if t >= start + 60 * (minutes - span) and s in received]
     return {"minutes": minutes, "rate_hz": rate, "size": [WIDTH, HEIGHT], "sent": len(sent),
             "answered": sum(r["answered"] for r in rows), "exit_code": code, "per_minute": rows,
             "rss_growth_percent": 100 * (last["rss_mb"] - first["rss_mb"]) / first["rss_mb"],
-            "p99_drift_percent": 100 * (last["latency_p99_ms"] - first["latency_p99_ms"]) / first["latency_p99_ms"]}
+            "p99_drift_percent": 100 * (last["latency_p99_ms"] - first["latency_p99_ms"]) / first["latency_p99_ms"],
+            "window_minutes": span, "p99_first_window_ms": float(np.percentile(early, 99)),
+            "p99_last_window_ms": float(np.percentile(late, 99))}
 
 
 def plot(rows: list[dict], path: Path) -> None:
@@ -195,13 +219,16 @@ def main(argv: list[str] | None = None) -> int:
                "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_before": load_before,
                            "load_avg_after": os.getloadavg()}}
     print(f"{'minute':>6s} {'sent':>6s} {'drop %':>7s} {'p50 ms':>8s} {'p99 ms':>8s} {'RSS MB':>8s} "
-          f"{'node CPU ms/frame':>18s} {'load':>6s}")
+          f"{'node CPU ms/frame':>18s} {'feeder CPU':>10s} {'node p95 med/max':>16s} {'load':>6s}")
     for r in result["per_minute"]:
         print(f"{r['minute']:6d} {r['sent']:6d} {100 * r['drop_rate']:7.1f} {r['latency_p50_ms']:8.1f} "
               f"{r['latency_p99_ms']:8.1f} {r['rss_mb']:8.1f} {r['node_cpu_ms_per_frame']:18.1f} "
-              f"{r['load_avg_1min']:6.2f}")
+              f"{r['feeder_cpu_ms_per_frame']:10.1f} {r['node_latency_p95_ms_median']:7.1f}/"
+              f"{r['node_latency_p95_ms_max']:<8.1f} {r['load_avg_1min']:6.2f}")
     print(f"RSS growth first -> last minute {result['rss_growth_percent']:+.2f} % (target < 2 %); "
           f"p99 drift {result['p99_drift_percent']:+.1f} % (target < 10 %); exit code {result['exit_code']}")
+    print(f"p99 over the first and last {result['window_minutes']} minutes: {result['p99_first_window_ms']:.1f} -> "
+          f"{result['p99_last_window_ms']:.1f} ms")
     if args.json:
         args.json.write_text(json.dumps(result, indent=2))
     if args.plot:

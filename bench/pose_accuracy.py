@@ -20,11 +20,18 @@ Independent of any model, with the true depth standing in for the depth network:
   translation: what the pose decoder outputs, up to its common 0.01 scale) and the true motion, for
   all 6 and for rotation and translation alone. Near 1: the loss leads from identity to the truth.
 
+``--two-view`` adds the classical two-view estimate (:mod:`training.two_view`: SIFT matches and the
+essential matrix, no learning, no ground truth) as a model: pairs where it finds no pose count as
+identity in the pooled figures, and ``found_only`` scores the pairs it solved. Its translation has
+unit length, so only the direction cosine is meaningful for it. Every model also gets
+``translation_cosine_moving``: the direction cosine over pairs whose true translation is at least
+``MOVING_M`` (a pair that barely translates has no direction to find).
+
 Usage (the committed figures, docs/benchmarks.md)::
 
     PYTHONPATH=$PWD .venv/bin/python bench/pose_accuracy.py --data /tmp/h15data \\
         [--checkpoint runs/x/checkpoints/step_00000300.pt] [--config config/learning_bench.yaml] \\
-        [--stride 10] [--max-samples 0] --output bench/results/pose_accuracy.json
+        [--stride 10] [--max-samples 0] [--two-view] [--size 192 256] --output bench/results/pose_accuracy.json
 """
 
 from __future__ import annotations
@@ -53,8 +60,10 @@ from training.model import SelfSupervisedModel  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
 from training.pose_metrics import interpolate_pose, pose_errors, prediction_spread, summarise  # noqa: E402
 from training.trainer import make_dataset  # noqa: E402
+from training.two_view import two_view_sample_poses  # noqa: E402
 
 ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0, 1.25, 1.5)
+MOVING_M = 0.02  # metres of true translation below which a pair has no direction to score
 
 
 def load_pairs(config: TrainingConfig, max_samples: int) -> list[dict[str, torch.Tensor]]:
@@ -159,11 +168,22 @@ def predict(model: SelfSupervisedModel | None, samples: list[dict], batch_size: 
     return torch.cat(initial), torch.cat(final)
 
 
+def predict_two_view(samples: list[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """Two-view ``T_source_target`` ``[N,S,4,4]`` of every sample (identity where none was found) and
+    ``found`` ``[N,S]``."""
+    poses, found = zip(*(two_view_sample_poses(s["images"], s["K"][0]) for s in samples))
+    return torch.stack(poses), torch.stack(found)
+
+
 def score(T_pred: torch.Tensor, T_true: torch.Tensor, frame_ids) -> dict:
     """Pooled and per-source-offset errors and spreads of ``[N,S,4,4]`` predictions."""
     n, s = T_true.shape[:2]
-    out = {"all": summarise(pose_errors(T_pred.reshape(n * s, 4, 4), T_true.reshape(n * s, 4, 4))),
-           "per_source": {}}
+    errors = pose_errors(T_pred.reshape(n * s, 4, 4), T_true.reshape(n * s, 4, 4))
+    out = {"all": summarise(errors), "per_source": {}}
+    moving = errors["true_translation_m"] >= MOVING_M
+    out["all"]["moving_pairs"] = float(moving.sum())
+    out["all"]["translation_cosine_moving_mean"] = (float(errors["translation_cosine"][moving].mean())
+                                                    if moving.any() else float("nan"))
     spreads = []
     for k, frame in enumerate(frame_ids[1:]):
         row = summarise(pose_errors(T_pred[:, k], T_true[:, k]))
@@ -188,6 +208,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--alphas", type=float, nargs="+", default=list(ALPHAS))
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--two-view", action="store_true", help="also score the classical two-view estimate")
+    parser.add_argument("--size", type=int, nargs=2, metavar=("H", "W"), help="image size (default: the config's)")
     parser.add_argument("--output", type=Path, help="JSON with every figure")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -195,6 +217,8 @@ def main(argv: list[str] | None = None) -> int:
     overrides = ["data.source=folder", f"data.path={args.data}", "data.augment=null", "validation=null"]
     if args.stride is not None:
         overrides.append(f"data.options={{stride: {args.stride}}}")
+    if args.size:
+        overrides += [f"model.height={args.size[0]}", f"model.width={args.size[1]}"]
     config = load_training_config(args.config, overrides)
     started = time.perf_counter()
     samples = load_pairs(config, args.max_samples)
@@ -222,6 +246,12 @@ def main(argv: list[str] | None = None) -> int:
             row["initial"] = score(initial, true, config.frame_ids)
         row["photometric_at_prediction"] = mean_photometric(samples, final, config, mask, args.batch_size)
         report["models"][name] = row
+    if args.two_view:
+        final, found = predict_two_view(samples)
+        row = {"final": score(final, true, config.frame_ids), "found_fraction": float(found.float().mean()),
+               "found_only": summarise(pose_errors(final[found], true[found])) if found.any() else {}}
+        row["photometric_at_prediction"] = float("nan")  # no scale: the warp needs a metric translation
+        report["models"]["two_view (SIFT + essential matrix)"] = row
     report["seconds"] = time.perf_counter() - started
     print_report(report)
     if args.output:
@@ -244,12 +274,13 @@ def print_report(report: dict) -> None:
     print(f"descent direction at identity vs the true motion, cosine mean (median): 6-dof "
           f"{d['pose6_cosine_mean']:.3f} ({d['pose6_cosine_median']:.3f}), rotation {d['rotation_cosine_mean']:.3f}, "
           f"translation {d['translation_cosine_mean']:.3f}")
-    print(f"{'model':40s} {'t cos':>6s} {'t ratio':>8s} {'R err':>6s} {'R frac':>7s} {'R sprd':>7s} "
+    print(f"{'model':40s} {'t cos':>6s} {'moving':>6s} {'t ratio':>8s} {'R err':>6s} {'R frac':>7s} {'R sprd':>7s} "
           f"{'t sprd':>7s} {'loss':>7s}")
     for name, row in report["models"].items():
         a = row["final"]["all"]
         nan = float("nan")
-        print(f"{name[-40:]:40s} {a['translation_cosine_mean']:6.3f} {a['translation_ratio_median']:8.3f} "
+        print(f"{name[-40:]:40s} {a['translation_cosine_mean']:6.3f} {a['translation_cosine_moving_mean']:6.3f} "
+              f"{a['translation_ratio_median']:8.3f} "
               f"{a['rotation_error_deg_mean']:6.2f} {a['rotation_error_fraction_median']:7.3f} "
               f"{a.get('rotation_spread_ratio', nan):7.3f} {a.get('translation_spread_ratio', nan):7.3f} "
               f"{row['photometric_at_prediction']:7.4f}")
