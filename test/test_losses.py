@@ -9,7 +9,7 @@ import torch
 from torch.nn import functional as F
 
 from training import losses
-from training.config import LossConfig
+from training.config import LossConfig, PosePriorConfig
 from training.image_ops import gaussian_kernel, gradient_magnitude
 
 H, W = 64, 96
@@ -193,6 +193,37 @@ def test_total_loss_is_the_visible_weighted_sum():
     expected = 0.2 + 0.1 * 3.0 + 1e-3 * 0.5 + 0.1 * 0.4 + 0.05 * 0.6
     assert losses.total_loss(terms, config, semantic_active=True) == pytest.approx(expected)
     assert losses.total_loss(terms, config, semantic_active=False) == pytest.approx(expected - 0.3)
+    prior = LossConfig(pose_prior=PosePriorConfig(weight=0.5))
+    terms["pose_prior"] = torch.tensor(0.8)
+    assert losses.total_loss(terms, prior, True, pose_prior_active=True) == pytest.approx(expected + 0.4)
+    assert losses.total_loss(terms, prior, True, pose_prior_active=False) == pytest.approx(expected)
+    assert losses.total_loss(terms, config, True, pose_prior_active=True) == pytest.approx(expected)  # weight 0
+
+
+def _pose(angle_deg: float, t) -> torch.Tensor:
+    """[4,4] rotation about z by ``angle_deg`` with translation ``t``."""
+    a = math.radians(angle_deg)
+    T = torch.eye(4, dtype=torch.float64)
+    T[:2, :2] = torch.tensor([[math.cos(a), -math.sin(a)], [math.sin(a), math.cos(a)]])
+    T[:3, 3] = torch.tensor(t, dtype=torch.float64)
+    return T
+
+
+def test_pose_prior_loss_by_hand():
+    prior = torch.stack([_pose(0, [0.0, 0.0, 1.0]), _pose(0, [1.0, 0.0, 0.0]), _pose(0, [0.0, 1.0, 0.0])])[None]
+    pred = torch.stack([_pose(10, [0.0, 0.0, 0.02]),  # 10 degrees off, same direction (other length)
+                        _pose(0, [-0.3, 0.0, 0.0]),  # right rotation, opposite direction
+                        _pose(90, [0.0, 0.0, 5.0])])[None]  # not found: ignored
+    found = torch.tensor([[True, True, False]])
+    # pair 1: |R(10) - I|_F / sqrt(2) = 2 sin(5 deg) = 0.17431; pair 2: 1 - cos(180 deg) = 2
+    expected = (2 * math.sin(math.radians(5)) + 2.0) / 2
+    # (+ sqrt(1e-8) / sqrt(2) = 7e-5 per pair from the smoothing epsilon)
+    assert float(losses.pose_prior_loss(pred, prior, found)) == pytest.approx(expected, abs=1e-4)
+    assert float(losses.pose_prior_loss(pred, prior, torch.zeros(1, 3, dtype=torch.bool))) == 0.0
+    same = prior.clone().requires_grad_(True)
+    value = losses.pose_prior_loss(same, prior, found)
+    value.backward()
+    assert float(value) < 1e-3 and torch.isfinite(same.grad).all()  # smooth where prediction = estimate
 
 
 def test_ssim_gradient_matches_finite_differences():

@@ -164,6 +164,22 @@ class PlanarConfig:
 
 
 @dataclass(frozen=True)
+class PosePriorConfig:
+    """A pull of the predicted poses towards the classical two-view estimate (:mod:`training.two_view`).
+
+    For the pose network's start (issue "The paper's setting learns"): on the pairs where the two-view
+    estimate was found, ``weight x (rotation_weight x rotation angle between prediction and estimate,
+    radians + 1 - cosine of the translation directions)`` is added during the first ``steps`` optimiser steps. Needs the
+    data's ``two_view_prior: true`` option (folder sources), which computes the estimate on the frames
+    before they are resized to the network size.
+    """
+
+    weight: float = 0.0  # 0 = off
+    steps: int = 0  # active during the first N steps (0 = the whole run)
+    rotation_weight: float = 1.0  # rotation part (radians) relative to the direction part (1 - cos)
+
+
+@dataclass(frozen=True)
 class NormalConfig:
     """Manhattan normal regulariser: normals from depth aligned to the dominant directions."""
 
@@ -185,6 +201,7 @@ class LossConfig:
     smoothness_weight: float = 1e-3  # edge-aware smoothness of mean-normalised disparity (divided by 2**scale)
     planar: PlanarConfig = field(default_factory=PlanarConfig)
     normal: NormalConfig = field(default_factory=NormalConfig)
+    pose_prior: PosePriorConfig = field(default_factory=PosePriorConfig)
 
 
 @dataclass(frozen=True)

@@ -317,12 +317,29 @@ def manhattan_normal_loss(
     return ((1.0 - best) * aligned).sum() / pixels, aligned
 
 
-def total_loss(terms: dict[str, Tensor], config, semantic_active: bool) -> Tensor:
+def pose_prior_loss(T_pred: Tensor, T_prior: Tensor, found: Tensor, rotation_weight: float = 1.0,
+                    eps: float = 1e-8) -> Tensor:
+    """Distance of predicted poses from the two-view estimate, mean over the pairs where it was found.
+
+    ``T_pred``, ``T_prior``: ``[B,S,4,4]`` ``T_source_target``; ``found``: ``[B,S]`` bool. Per pair:
+    the rotation difference ``|R_pred - R_prior|_F / sqrt(2)`` (about the angle in radians when small;
+    smooth, unlike the angle itself at 0) times ``rotation_weight``, plus ``1 - cos`` of the angle between
+    the translations (the estimate has no scale, so only directions are compared). 0 when no pair was found.
+    """
+    rotation = ((T_pred[..., :3, :3] - T_prior[..., :3, :3]).square().sum((-1, -2)) + eps).sqrt() / 2**0.5
+    t_pred, t_prior = T_pred[..., :3, 3], T_prior[..., :3, 3]
+    cosine = (t_pred * t_prior).sum(-1) / (t_pred.norm(dim=-1) * t_prior.norm(dim=-1) + eps)
+    weights = found.to(rotation.dtype)
+    return ((rotation_weight * rotation + 1.0 - cosine) * weights).sum() / weights.sum().clamp(min=1.0)
+
+
+def total_loss(terms: dict[str, Tensor], config, semantic_active: bool, pose_prior_active: bool = False) -> Tensor:
     """The weighted sum of the named terms (``config``: :class:`training.config.LossConfig`).
 
     ``L = photometric + w_sem * semantic [semantic_active] + w_smooth * smoothness
-    + w_planar * planar [enabled] + w_normal * normal [enabled]``. ``photometric`` is L_gra (or
-    the plain minimum reprojection when the mask is off), every term already averaged over scales.
+    + w_planar * planar [enabled] + w_normal * normal [enabled] + w_prior * pose_prior [pose_prior_active]``.
+    ``photometric`` is L_gra (or the plain minimum reprojection when the mask is off), every term
+    already averaged over scales.
     """
     total = terms["photometric"]
     if semantic_active:
@@ -332,4 +349,6 @@ def total_loss(terms: dict[str, Tensor], config, semantic_active: bool) -> Tenso
         total = total + config.planar.weight * terms["planar"]
     if config.normal.enabled:
         total = total + config.normal.weight * terms["normal"]
+    if pose_prior_active and config.pose_prior.weight > 0:
+        total = total + config.pose_prior.weight * terms["pose_prior"]
     return total

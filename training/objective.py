@@ -27,6 +27,7 @@ def compute_objective(
     batch: dict[str, Tensor], outputs: dict, config: TrainingConfig, semantic_active: bool,
     photometric: Callable[[Tensor, Tensor, float], Tensor] = losses.photometric_error,
     mask_config: MaskConfig | None = None,
+    pose_prior_active: bool = False,
 ) -> tuple[Tensor, dict[str, Tensor]]:
     """Loss terms of one batch.
 
@@ -46,6 +47,8 @@ def compute_objective(
     mask_config:
         The gradient-aware mask's parameters with gamma2 resolved
         (:func:`training.mask_calibration.resolve_mask`); None = ``config.loss.mask``.
+    pose_prior_active:
+        Whether the pose prior (``config.loss.pose_prior``) is part of the total (its first ``steps``).
 
     Returns
     -------
@@ -53,7 +56,7 @@ def compute_objective(
         Scalar, the weighted sum of :func:`training.losses.total_loss`.
     terms:
         Named scalars: ``photometric``, ``semantic``, ``smoothness``, ``planar``, ``normal``,
-        ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``, ``automask_fraction``.
+        ``pose_prior``, ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``, ``automask_fraction``.
     """
     loss_cfg = config.loss
     m = _mask_parameters(config, mask_config)
@@ -109,7 +112,13 @@ def compute_objective(
         terms["semantic"] = losses.semantic_loss(logits, labels)
     else:
         terms["semantic"] = zero
-    total = losses.total_loss(terms, loss_cfg, semantic_active and logits is not None)
+    if loss_cfg.pose_prior.weight > 0 and bool(batch["has_prior_pose"].any()):
+        prior = loss_cfg.pose_prior
+        terms["pose_prior"] = losses.pose_prior_loss(T, batch["prior_poses"][:, 1:].float(),
+                                                     batch["has_prior_pose"][:, 1:], prior.rotation_weight)
+    else:
+        terms["pose_prior"] = zero
+    total = losses.total_loss(terms, loss_cfg, semantic_active and logits is not None, pose_prior_active)
     terms["total"] = total
     terms["automask_fraction"] = automasked / len(scales)
     if mask is not None:

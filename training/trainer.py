@@ -216,7 +216,10 @@ class Trainer:
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
                             poses=poses)
         with torch.autocast(device.type, enabled=False):
-            total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric, self.mask)
+            prior = self.config.loss.pose_prior
+            prior_active = prior.weight > 0 and (prior.steps == 0 or self.step < prior.steps)
+            total, terms = compute_objective(batch, outputs, self.config, semantic, self.photometric, self.mask,
+                                             pose_prior_active=prior_active)
         self.optimizer.zero_grad(set_to_none=True)
         if not all_true(bool(torch.isfinite(total.detach())), self.info):
             self._skip_non_finite(total, terms)

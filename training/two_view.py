@@ -69,18 +69,29 @@ def two_view_pose(target: np.ndarray, source: np.ndarray, K: np.ndarray, ratio: 
     return TwoViewPose(T, len(good), int(inliers))
 
 
+def two_view_frame_poses(frames: list[np.ndarray], K: np.ndarray, **options) -> tuple[np.ndarray, np.ndarray]:
+    """The two-view estimate of every frame against the first (the target), as a training sample holds it.
+
+    ``frames``: [H,W,3] uint8 RGB or [H,W] grey, target first; ``K`` [3,3] at that size. Returns
+    ``T_frame_target`` [F,4,4] float32 (identity for the target and where none was found) and
+    ``found`` [F] bool (False for the target).
+    """
+    grey = [f if f.ndim == 2 else cv2.cvtColor(np.ascontiguousarray(f), cv2.COLOR_RGB2GRAY) for f in frames]
+    poses = np.tile(np.eye(4, dtype=np.float32), (len(frames), 1, 1))
+    found = np.zeros(len(frames), dtype=bool)
+    for index, source in enumerate(grey[1:], start=1):
+        estimate = two_view_pose(grey[0], source, K, **options)
+        if estimate is not None:
+            poses[index], found[index] = estimate.T_source_target, True
+    return poses, found
+
+
 def two_view_sample_poses(images: torch.Tensor, K: torch.Tensor, **options) -> tuple[torch.Tensor, torch.Tensor]:
     """Every source of one training sample against its target.
 
     ``images`` [S,3,H,W] (index 0 the target), ``K`` [3,3] or [4,4] at that size. Returns
     ``T_source_target`` [S-1,4,4] (identity where no pose was found) and ``found`` [S-1] bool.
     """
-    target = to_grey_uint8(images[0])
-    K33 = K[:3, :3].double().cpu().numpy()
-    poses, found = [], []
-    for source in images[1:]:
-        estimate = two_view_pose(target, to_grey_uint8(source), K33, **options)
-        poses.append(torch.eye(4, dtype=torch.float32) if estimate is None
-                     else torch.from_numpy(estimate.T_source_target).float())
-        found.append(estimate is not None)
-    return torch.stack(poses), torch.tensor(found)
+    frames = [to_grey_uint8(image) for image in images]
+    poses, found = two_view_frame_poses(frames, K[:3, :3].double().cpu().numpy(), **options)
+    return torch.from_numpy(poses[1:]), torch.from_numpy(found[1:])

@@ -219,6 +219,7 @@ def assemble_sample(
     labels: np.ndarray | None = None,
     depth_m: np.ndarray | None = None,
     structure: Structure | None = None,
+    prior: tuple[np.ndarray, np.ndarray] | None = None,
     world_from_camera: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """The schema of :mod:`training.data.sample` from prepared frames.
@@ -239,6 +240,9 @@ def assemble_sample(
         Precomputed segments and directions, or None.
     world_from_camera:
         ``[F,4,4]`` camera poses of the frames (``x_world = T @ x_cam``, optical axes), or None.
+    prior:
+        The two-view estimate (:func:`training.two_view.two_view_frame_poses`): ``[F,4,4]``
+        ``T_frame_target`` and ``[F]`` found flags, or None.
     """
     height, width = frames[0].shape[:2]
     images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
@@ -257,9 +261,14 @@ def assemble_sample(
         directions = torch.zeros(3, 3)
     has_poses = world_from_camera is not None
     poses = relative_poses(world_from_camera) if has_poses else torch.eye(4).repeat(len(frames), 1, 1)
+    if prior is not None:
+        prior_poses, has_prior = torch.from_numpy(prior[0]).float(), torch.from_numpy(prior[1]).bool()
+    else:
+        prior_poses, has_prior = torch.eye(4).repeat(len(frames), 1, 1), torch.zeros(len(frames), dtype=torch.bool)
     if flip:
         images = images.flip(-1)
         poses = _MIRROR_X @ poses @ _MIRROR_X  # the mirrored scene moves mirrored
+        prior_poses = _MIRROR_X @ prior_poses @ _MIRROR_X
         labels_t, depth_t, segments = labels_t.flip(-1), depth_t.flip(-1), segments.flip(-1)
         directions[:, 0] = -directions[:, 0]  # mirrored scene: x components change sign
     if jitter:
@@ -284,6 +293,8 @@ def assemble_sample(
         "has_structure": torch.tensor(has_structure),
         "poses": poses.contiguous(),
         "has_poses": torch.tensor(has_poses),
+        "prior_poses": prior_poses.contiguous(),
+        "has_prior_pose": has_prior,
     }
 
 

@@ -37,7 +37,9 @@ files are the frame stems.
 ``DataConfig.options``: ``stride`` (1), ``spacing`` and its ranges (:mod:`training.data.spacing`),
 ``labels_dir`` (``<path>/labels``), ``structure_dir`` (``<path>/structure``), ``depth_dir``
 (``<path>/depth``), ``depth_png_scale`` (1000: PNG units per metre), ``poses_file``
-(``<path>/poses.txt``; read when it exists).
+(``<path>/poses.txt``; read when it exists), ``two_view_prior`` (false: when true, each sample carries
+the classical two-view pose of every source against the target, :mod:`training.two_view`, computed
+on the undistorted frames before the resize to the network size and kept for the dataset's life).
 """
 
 from __future__ import annotations
@@ -72,10 +74,12 @@ from training.data.poses import read_pose_file
 from training.data.spacing import OPTION_KEYS as SPACING_OPTIONS
 from training.data.spacing import Spacing, sample_frames, spacing_from_options, stamps_from_names
 from training.data.undistort import Undistorter
+from training.two_view import two_view_frame_poses
 
 INTRINSICS_FILE = "intrinsics.yaml"
 INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "crop"}
-OPTIONS = {*SPACING_OPTIONS, "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file"}
+OPTIONS = {*SPACING_OPTIONS, "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file",
+           "two_view_prior"}
 POSES_FILE = "poses.txt"
 
 
@@ -135,6 +139,7 @@ class FolderDataset(FrameDataset):
         augment: AugmentConfig | None = None, stride: int = 1, labels_dir: str | Path | None = None,
         structure_dir: str | Path | None = None, depth_dir: str | Path | None = None,
         depth_png_scale: float = 1000.0, poses_file: str | Path | None = None, spacing: Spacing | None = None,
+        two_view_prior: bool = False,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -151,6 +156,8 @@ class FolderDataset(FrameDataset):
         self.structure_dir = Path(structure_dir) if structure_dir else self.path / "structure"
         self.depth_dir = Path(depth_dir) if depth_dir else self.path / "depth"
         self.depth_png_scale = float(depth_png_scale)
+        self.two_view_prior = bool(two_view_prior)
+        self._priors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sample index -> two-view estimate
         poses_path = Path(poses_file) if poses_file else self.path / POSES_FILE
         if poses_file and not poses_path.is_file():
             raise DataError(f"{poses_path}: poses_file does not exist")
@@ -219,11 +226,17 @@ class FolderDataset(FrameDataset):
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         indices = list(self.samples[index])
-        frames = [prepare_frame(self._prepared(self.frames[i]), self.height, self.width) for i in indices]
+        prepared = [self._prepared(self.frames[i]) for i in indices]
+        prior = None
+        if self.two_view_prior:
+            if index not in self._priors:  # SIFT + RANSAC cost tens of ms a pair: once per sample
+                self._priors[index] = two_view_frame_poses(prepared, self.K_prepared)
+            prior = self._priors[index]
+        frames = [prepare_frame(frame, self.height, self.width) for frame in prepared]
         key = self.sample_key(index)
         labels = read_labels_for(side_file(self.labels_dir, key, ".png"), self.raw_size, self.crop,
                                  self.height, self.width)
         structure = read_structure(side_file(self.structure_dir, key, ".npz"), self.height, self.width)
         poses = self.poses[indices] if self.poses is not None else None
         return assemble_sample(frames, self.K, self.augment, labels=labels, depth_m=self._depth(key),
-                               structure=structure, world_from_camera=poses)
+                               structure=structure, world_from_camera=poses, prior=prior)

@@ -37,6 +37,10 @@ key                       shape, dtype        meaning
                                               into each frame's camera, metres; identity for the
                                               target and for samples without poses
 ``has_poses``             [] bool             whether ``poses`` come from the data
+``prior_poses``           [F,4,4] float32     ``T_frame_target`` of the classical two-view estimate
+                                              (:mod:`training.two_view`; unit translation), identity
+                                              where none was found and for the target
+``has_prior_pose``        [F] bool            per frame, whether ``prior_poses`` holds an estimate
 ========================  ==================  =========================================================
 
 Frame conventions: camera optical frame (x right, y down, z forward); poses predicted between the
@@ -48,6 +52,7 @@ from __future__ import annotations
 SAMPLE_KEYS = (
     "images", "images_aug", "K", "inv_K", "gradient", "labels", "has_labels",
     "depth_gt", "has_depth", "segments", "vanishing_directions", "has_structure", "poses", "has_poses",
+    "prior_poses", "has_prior_pose",
 )  # fmt: skip
 NUM_SCALES = 4
 VOID_LABEL = 255  # same as gam_depth_ros.classes.VOID_LABEL

@@ -127,6 +127,8 @@ class SyntheticClipDataset(Dataset):
             "has_structure": torch.tensor(True),
             "poses": _frame_poses(poses),
             "has_poses": torch.tensor(True),
+            "prior_poses": torch.eye(4).repeat(len(views), 1, 1),  # no two-view estimate for these clips
+            "has_prior_pose": torch.zeros(len(views), dtype=torch.bool),
         }
 
 
