@@ -36,16 +36,17 @@ from gam_depth_ros.inference.postprocessing import disparity_to_depth
 
 
 @functools.lru_cache(maxsize=64)
-def _resize_weights_host(size_in: int, size_out: int, area: bool) -> np.ndarray:
+def resize_weights(size_in: int, size_out: int, area: bool, device: torch.device) -> torch.Tensor:
+    """[size_out, size_in] float32 weights of OpenCV's area (``area``) or bilinear filter along one axis.
+
+    Computed and copied to ``device`` once per size pair (a camera's frames reuse them); shared, so
+    callers must not modify the tensor in place.
+    """
     # Row i of a resized identity matrix is output pixel i's weight on each input pixel.
     identity = np.eye(size_in, dtype=np.float64)
     interpolation = cv2.INTER_AREA if area else cv2.INTER_LINEAR
-    return cv2.resize(identity, (size_in, size_out), interpolation=interpolation).astype(np.float32)
-
-
-def resize_weights(size_in: int, size_out: int, area: bool, device: torch.device) -> torch.Tensor:
-    """[size_out, size_in] float32 weights of OpenCV's area (``area``) or bilinear filter along one axis."""
-    return torch.from_numpy(_resize_weights_host(size_in, size_out, area)).to(device)
+    weights = cv2.resize(identity, (size_in, size_out), interpolation=interpolation).astype(np.float32)
+    return torch.from_numpy(weights).to(device)
 
 
 def resize_torch(image: torch.Tensor, height: int, width: int) -> torch.Tensor:
@@ -75,16 +76,14 @@ def resize_disparity_torch(disparity: torch.Tensor, height: int, width: int) -> 
 
 
 @functools.lru_cache(maxsize=64)
-def _nearest_indices_host(size_in: int, size_out: int) -> np.ndarray:
-    # OpenCV's own choice (fixed-point arithmetic, its rounding on exact ties), read off a ramp.
-    ramp = np.arange(size_in, dtype=np.int32)[None]
-    return cv2.resize(ramp, (size_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
-
-
 def nearest_indices(size_in: int, size_out: int, device: torch.device) -> torch.Tensor:
     """Source index of each output pixel of a nearest-neighbour resize, as OpenCV's
-    ``INTER_NEAREST_EXACT`` picks it (about ``floor((i + 0.5) * size_in / size_out)``)."""
-    return torch.from_numpy(_nearest_indices_host(size_in, size_out)).to(device)
+    ``INTER_NEAREST_EXACT`` picks it (about ``floor((i + 0.5) * size_in / size_out)``); on ``device``,
+    once per size pair, shared (not to be modified in place)."""
+    # OpenCV's own choice (fixed-point arithmetic, its rounding on exact ties), read off a ramp.
+    ramp = np.arange(size_in, dtype=np.int32)[None]
+    indices = cv2.resize(ramp, (size_out, 1), interpolation=cv2.INTER_NEAREST_EXACT)[0].astype(np.int64)
+    return torch.from_numpy(indices).to(device)
 
 
 def resize_labels_torch(labels: torch.Tensor, height: int, width: int) -> torch.Tensor:
