@@ -2,18 +2,22 @@
 # Does depth learn on a room style? One small run: 64x96, 1500 steps, exact poses from the data, full
 # GAM-Depth losses (mask + semantics on light label noise), one CPU thread; scored median-scaled on 4
 # held-out sequences of generator seed 51 (10 frames each) against a constant depth.
-#   bench/room_styles.sh STYLE TRAIN_SEED [CAMERA_HEIGHT]     (STYLE: plain | rich | rich_nonperiodic)
+#   bench/room_styles.sh STYLE TRAIN_SEED [CAMERA_HEIGHT] [WAYPOINT_MARGIN]
+#     STYLE: plain | rich | rich_nonperiodic; CAMERA_HEIGHT "" for the style's default; WAYPOINT_MARGIN
+#     (metres, training rooms only: the held-out rooms keep the default trajectories)
 # Prints one JSON line; the runs behind docs/training.md ("Rich rooms") are in
 # bench/results/room_styles.json. Data and runs go to output/room_styles/.
 set -euo pipefail
-STYLE=$1; SEED=$2; HEIGHT=${3:-}
+STYLE=$1; SEED=$2; HEIGHT=${3:-}; WAYPOINTS=${4:-}
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
-TAG=${STYLE}_s${SEED}${HEIGHT:+_h$HEIGHT}; D=output/room_styles/$TAG
+TAG=${STYLE}_s${SEED}${HEIGHT:+_h$HEIGHT}${WAYPOINTS:+_wm$WAYPOINTS}; D=output/room_styles/$TAG
 CAM=(); [ -n "$HEIGHT" ] && CAM=(--camera-height "$HEIGHT")
 SS=3; [ "$STYLE" = plain ] && SS=1
 GEN=(-m training.synthetic.generate --height 64 --width 96 --style "$STYLE" --supersample $SS --motion mixed "${CAM[@]}")
-[ -d "$D/train" ] || $PY "${GEN[@]}" --output "$D/train" --sequences 16 --frames 80 --seed "$SEED" --label-noise light >/dev/null
+TRAIN_WAYPOINTS=(); [ -n "$WAYPOINTS" ] && TRAIN_WAYPOINTS=(--waypoint-margin "$WAYPOINTS")
+[ -d "$D/train" ] || $PY "${GEN[@]}" "${TRAIN_WAYPOINTS[@]}" --output "$D/train" --sequences 16 --frames 80 \
+  --seed "$SEED" --label-noise light >/dev/null
 [ -d "$D/eval" ] || $PY "${GEN[@]}" --output "$D/eval" --sequences 4 --frames 40 --seed 51 >/dev/null
 OMP_NUM_THREADS=1 $PY -m training.train --config config/learning_bench.yaml --cpu --set data.path="$D/train" \
   --set train.output_dir="$D/run" --set networks.pose_source=data --set networks.residual_pose=false \

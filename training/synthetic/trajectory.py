@@ -38,12 +38,15 @@ def rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
     return R_yaw @ R_pitch @ R_roll
 
 
-def _free_point(scene: Scene, rng: np.random.Generator) -> np.ndarray:
+def _free_point(scene: Scene, rng: np.random.Generator, margin: float = MARGIN) -> np.ndarray:
+    """A floor point (x, z) at least ``margin`` from walls and footprints (``MARGIN`` where the room
+    has no such point: a corridor narrower than twice the margin)."""
     lo, hi = scene.room.lo, scene.room.hi
-    for _ in range(500):
-        point = np.array([rng.uniform(lo[0], hi[0]), rng.uniform(lo[2], hi[2])])
-        if scene.is_free(point[0], point[1], MARGIN):
-            return point
+    for clearance in (margin, MARGIN) if margin > MARGIN else (margin,):
+        for _ in range(500):
+            point = np.array([rng.uniform(lo[0], hi[0]), rng.uniform(lo[2], hi[2])])
+            if scene.is_free(point[0], point[1], clearance):
+                return point
     raise RuntimeError("no free floor position in the scene")
 
 
@@ -52,12 +55,13 @@ def _segment_free(scene: Scene, a: np.ndarray, b: np.ndarray) -> bool:
     return all(scene.is_free(*(a + (b - a) * s), MARGIN) for s in np.linspace(0, 1, samples))
 
 
-def _waypoints(scene: Scene, rng: np.random.Generator, count: int) -> list[np.ndarray]:
-    """Free floor points (x, z) joined by free straight segments of at least 0.5 m."""
-    points = [_free_point(scene, rng)]
+def _waypoints(scene: Scene, rng: np.random.Generator, count: int, margin: float = MARGIN) -> list[np.ndarray]:
+    """Free floor points (x, z), ``margin`` from walls and footprints, joined by free straight
+    segments of at least 0.5 m."""
+    points = [_free_point(scene, rng, margin)]
     while len(points) < count:
         for _ in range(200):
-            candidate = _free_point(scene, rng)
+            candidate = _free_point(scene, rng, margin)
             if np.linalg.norm(candidate - points[-1]) > 0.5 and _segment_free(scene, points[-1], candidate):
                 points.append(candidate)
                 break
@@ -72,12 +76,13 @@ def _heading(v: np.ndarray) -> float:
 
 
 def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera_height: float = 0.8,
-                     pitch: float = ROBOT_PITCH, fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
+                     pitch: float = ROBOT_PITCH, fps: float = FPS,
+                     waypoint_margin: float = MARGIN) -> list[tuple[np.ndarray, np.ndarray]]:
     """``frames`` poses of a robot camera at ``camera_height`` m above the floor, ``fps`` per second
-    (see the module docstring)."""
+    (see the module docstring); it stops and turns at waypoints ``waypoint_margin`` from obstacles."""
     y = FLOOR_Y - camera_height
     dt = 1.0 / fps
-    points = _waypoints(scene, rng, 2)
+    points = _waypoints(scene, rng, 2, waypoint_margin)
     position, yaw = points[0].copy(), float(rng.uniform(-np.pi, np.pi))
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     target_index = 1
@@ -89,7 +94,7 @@ def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera
         offset = goal - position
         distance = float(np.linalg.norm(offset))
         if distance < 0.05:  # reached: plan the next leg (a new speed for it, too)
-            points.append(_waypoints_from(scene, rng, points[-1]))
+            points.append(_waypoints_from(scene, rng, points[-1], waypoint_margin))
             target_index += 1
             v_max = rng.uniform(0.2, 0.6)
             speed = 0.0
@@ -106,9 +111,9 @@ def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera
     return poses
 
 
-def _waypoints_from(scene: Scene, rng: np.random.Generator, start: np.ndarray) -> np.ndarray:
+def _waypoints_from(scene: Scene, rng: np.random.Generator, start: np.ndarray, margin: float = MARGIN) -> np.ndarray:
     for _ in range(300):
-        candidate = _free_point(scene, rng)
+        candidate = _free_point(scene, rng, margin)
         if np.linalg.norm(candidate - start) > 0.5 and _segment_free(scene, start, candidate):
             return candidate
     return start + rng.normal(0, 1e-3, 2)
@@ -138,17 +143,18 @@ def _catmull_rom(points: np.ndarray, samples_per_segment: int = 50) -> np.ndarra
     return np.asarray(out)
 
 
-def handheld_trajectory(scene: Scene, frames: int, rng: np.random.Generator,
-                        fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """``frames`` poses of a hand-held camera, ``fps`` per second (see the module docstring)."""
+def handheld_trajectory(scene: Scene, frames: int, rng: np.random.Generator, fps: float = FPS,
+                        waypoint_margin: float = MARGIN) -> list[tuple[np.ndarray, np.ndarray]]:
+    """``frames`` poses of a hand-held camera, ``fps`` per second, through waypoints
+    ``waypoint_margin`` from obstacles (see the module docstring)."""
     path = None
     for _ in range(20):  # a spline through free waypoints may cut a corner: keep only free ones
-        candidate = _catmull_rom(np.asarray(_waypoints(scene, rng, 8)))
+        candidate = _catmull_rom(np.asarray(_waypoints(scene, rng, 8, waypoint_margin)))
         if all(scene.is_free(x, z, MARGIN * 0.7) for x, z in candidate):
             path = candidate
             break
-    if path is None:
-        path = _catmull_rom(np.asarray(_waypoints(scene, rng, 8)), 2)  # polyline: segments are free
+    if path is None:  # polyline: segments are free
+        path = _catmull_rom(np.asarray(_waypoints(scene, rng, 8, waypoint_margin)), 2)
     arc = np.concatenate([[0.0], np.cumsum(np.linalg.norm(np.diff(path, axis=0), axis=1))])
     speed = np.clip(0.45 + _smooth_noise(rng, frames, 0.5, 4.0, fps), 0.15, 0.8)
     paused = _smooth_noise(rng, frames, 1.0, 6.0, fps) > 0.55  # pauses: the view turns, the camera stays
@@ -175,10 +181,13 @@ def _fill_nan(values: np.ndarray) -> np.ndarray:
 
 
 def trajectory(scene: Scene, frames: int, rng: np.random.Generator, motion: str, camera_height: float = 0.8,
-               pitch: float = ROBOT_PITCH, fps: float = FPS) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``, ``fps`` per second."""
+               pitch: float = ROBOT_PITCH, fps: float = FPS,
+               waypoint_margin: float = MARGIN) -> list[tuple[np.ndarray, np.ndarray]]:
+    """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``, ``fps`` per
+    second, through waypoints at least ``waypoint_margin`` m from walls and furniture footprints (the
+    path between them keeps ``MARGIN``; a larger margin keeps the camera from stopping face to a wall)."""
     if motion == "robot":
-        return robot_trajectory(scene, frames, rng, camera_height, pitch, fps)
+        return robot_trajectory(scene, frames, rng, camera_height, pitch, fps, waypoint_margin)
     if motion == "handheld":
-        return handheld_trajectory(scene, frames, rng, fps)
+        return handheld_trajectory(scene, frames, rng, fps, waypoint_margin)
     raise ValueError(f"motion must be 'robot' or 'handheld', got {motion!r}")
