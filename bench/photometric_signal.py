@@ -22,9 +22,11 @@ Usage::
     .venv/bin/python bench/photometric_signal.py --sequences 8 --frames 31 --stride 10 \\
         --height 192 --width 256 --output bench/results/photometric_signal.json
 
-Variants: ``plain``, ``rich`` (one ray per pixel: textures finer than a pixel alias) and
-``rich_supersampleN`` (N x N rays per pixel averaged, as a camera's pixel integrates light; what
-the shipped model's training rooms use).
+Variants: every style of the generator (``plain``, ``rich`` with one ray per pixel: textures finer
+than a pixel alias, ...), ``rich_supersampleN`` (N x N rays per pixel averaged, as a camera's pixel
+integrates light; what the rich training rooms use) and, with ``--waypoint-margin M``,
+``rich_supersampleN_waypointsMm`` (the same rooms, the camera stopping and turning at least M from
+walls and furniture instead of 0.35 m).
 
 Seeds: rooms of generator seed 30 (used for this measurement only).
 """
@@ -49,6 +51,7 @@ from training import losses  # noqa: E402
 from training.geometry import backproject, project, warp  # noqa: E402
 from training.image_ops import gradient_magnitude  # noqa: E402
 from training.synthetic.generate import STYLES, render_sequence, world_from_camera  # noqa: E402
+from training.synthetic.trajectory import MARGIN  # noqa: E402
 
 SEED = 30
 PAPER_MASK = {"beta": 0.1, "gamma1": 0.1, "gamma2": 40.0}
@@ -90,13 +93,13 @@ def pair_errors(target: np.ndarray, source: np.ndarray, depth: np.ndarray, K: np
 
 
 def measure_style(style: str, sequences: int, frames: int, stride: int, height: int, width: int,
-                  supersample: int = 1) -> dict:
+                  supersample: int = 1, waypoint_margin: float = MARGIN) -> dict:
     rows = []
     for index in range(sequences):
         motion = "robot" if index % 2 == 0 else "handheld"
         camera_height = None if style != "plain" else 0.8
         seq = render_sequence(SEED, index, frames, height, width, motion, camera_height, style=style,
-                              supersample=supersample)
+                              supersample=supersample, waypoint_margin=waypoint_margin)
         poses = world_from_camera(seq)
         objects = object_mask(seq.labels)
         for t in range(0, frames - stride, stride):
@@ -127,14 +130,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--supersample", type=int, default=3,
                         help="colour rays per pixel side of the extra 'rich, supersampled' rooms (what the "
                              "shipped model's training data uses)")
+    parser.add_argument("--waypoint-margin", type=float, default=None,
+                        help="also measure the supersampled rich rooms with trajectories whose waypoints keep "
+                             "this many metres from walls and furniture (the generator's --waypoint-margin)")
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     started = time.time()
-    variants = {style: (style, 1) for style in STYLES}
-    variants[f"rich_supersample{args.supersample}"] = ("rich", args.supersample)
-    results = {name: measure_style(style, args.sequences, args.frames, args.stride, args.height, args.width, ss)
-               for name, (style, ss) in variants.items()}
+    variants = {style: (style, 1, MARGIN) for style in STYLES}
+    variants[f"rich_supersample{args.supersample}"] = ("rich", args.supersample, MARGIN)
+    if args.waypoint_margin is not None:
+        variants[f"rich_supersample{args.supersample}_waypoints{args.waypoint_margin:g}m"] = (
+            "rich", args.supersample, args.waypoint_margin)
+    results = {name: measure_style(style, args.sequences, args.frames, args.stride, args.height, args.width, ss,
+                                   margin)
+               for name, (style, ss, margin) in variants.items()}
     print("| rooms | pairs | warp error, true depth | constant depth | signal | signal on objects | "
           "mask lift (paper's gamma) | gradient p99 |\n|---|---:|---:|---:|---:|---:|---:|---:|")
     for style, r in results.items():

@@ -26,9 +26,10 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from gam_depth_ros.classes import NYU40_CLASS_NAMES, VOID_LABEL
+from gam_depth_ros.classes import VOID_LABEL
+from gam_depth_ros.evaluation.metrics import structural_ids
 
-STRUCTURAL_IDS = tuple(NYU40_CLASS_NAMES.index(name) for name in ("wall", "floor", "ceiling"))
+STRUCTURAL_IDS = structural_ids()  # wall, floor, ceiling: never an "object" to miss or confuse
 
 
 class NoiseLevel(NamedTuple):
