@@ -3,24 +3,15 @@ gamma2 from the data, the variants' table and JSON (the real three-seed runs: do
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import math
-from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("learning", REPO / "bench" / "learning.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from bench_scripts import load_bench
 
 
 def test_learning_bench_trains_scores_and_reports_the_proxy_labels(tmp_path):
     output = tmp_path / "results.json"
-    assert _bench().main([
+    assert load_bench("learning").main([
         "--steps", "50", "--seeds", "0", "--variants", "baseline", "full_data", "--jobs", "1", "--threads", "1",
         "--pose-source", "data", "--train-sequences", "2", "--eval-sequences", "1", "--frames", "25",
         "--eval-per-sequence", "2", "--data-dir", str(tmp_path / "data"), "--runs-dir", str(tmp_path / "runs"),

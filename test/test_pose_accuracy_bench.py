@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 import torch
+from bench_scripts import REPO, load_bench
 
 from training.config import load_training_config
 from training.synthetic.generate import render_sequence, write_folder
 from training.trainer import Trainer
 
-REPO = Path(__file__).resolve().parents[1]
-
 
 @pytest.fixture(autouse=True)
 def _threads():
     torch.set_num_threads(1)
-
-
-def _bench():
-    spec = importlib.util.spec_from_file_location("pose_accuracy", REPO / "bench" / "pose_accuracy.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_pose_accuracy_scores_identity_and_a_checkpoint(tmp_path):
@@ -36,8 +26,9 @@ def test_pose_accuracy_scores_identity_and_a_checkpoint(tmp_path):
     ])
     checkpoint = Trainer(config).fit().checkpoint
     output = tmp_path / "pose.json"
-    assert _bench().main(["--data", str(tmp_path / "data"), "--stride", "3", "--checkpoint", str(checkpoint),
-                          "--output", str(output), "--alphas", "0", "0.5", "1", "1.5"]) == 0
+    assert load_bench("pose_accuracy").main(
+        ["--data", str(tmp_path / "data"), "--stride", "3", "--checkpoint", str(checkpoint),
+         "--output", str(output), "--alphas", "0", "0.5", "1", "1.5"]) == 0
     report = json.loads(output.read_text())
     assert report["data"]["pairs"] == 2 * report["data"]["samples"] == 12  # frames 3..8 of 12 with stride 3
     identity = report["models"]["identity"]["final"]["all"]
@@ -61,8 +52,9 @@ def test_two_view_rows_on_rich_frames(tmp_path):
     direction cosine 0.979, rotation error 0.137 of the true rotation)."""
     write_folder(render_sequence(41, 0, 21, 192, 256, "handheld", style="rich"), tmp_path / "data" / "seq_0000")
     output = tmp_path / "pose.json"
-    assert _bench().main(["--data", str(tmp_path / "data"), "--stride", "10", "--size", "192", "256", "--two-view",
-                          "--alphas", "0", "1", "--output", str(output)]) == 0
+    assert load_bench("pose_accuracy").main(
+        ["--data", str(tmp_path / "data"), "--stride", "10", "--size", "192", "256", "--two-view",
+         "--alphas", "0", "1", "--output", str(output)]) == 0
     report = json.loads(output.read_text())
     assert report["data"]["size"] == [192, 256] and report["data"]["pairs"] == 2
     row = report["models"]["two_view (SIFT + essential matrix)"]
