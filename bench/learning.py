@@ -250,13 +250,15 @@ def markdown_table(results: dict[str, dict[str, float]]) -> str:
 
 
 def aggregate(per_seed: list[dict[str, float]]) -> dict[str, float]:
-    """Mean (and std over seeds when there are several) of every metric."""
-    out: dict[str, float] = {"seeds": len(per_seed)}
+    """Mean (and std over seeds when there are several) of every metric, and each seed's AbsRel values."""
+    out: dict[str, float | list[float]] = {"seeds": len(per_seed)}
     for key in per_seed[0]:
         values = [row[key] for row in per_seed]
         out[key] = float(np.mean(values))
         if len(values) > 1:
             out[key + "_std"] = float(np.std(values, ddof=1))
+    for key in ("abs_rel", "object_abs_rel"):  # one diverging seed shows here, not in a mean and std
+        out[key + "_per_seed"] = [float(row[key]) for row in per_seed]
     return out
 
 

@@ -28,4 +28,5 @@ def test_learning_bench_trains_scores_and_reports_the_proxy_labels(tmp_path):
     # gamma2 resolved from the data (finite, far below the paper's 40); the baseline has no mask.
     assert 1.0 < results["full_data"]["mask_gamma2"] < 40.0 and results["full_data"]["mask_lift_fraction"] > 0.01
     assert math.isnan(results["baseline"]["mask_gamma2"])
+    assert results["baseline"]["abs_rel_per_seed"] == [results["baseline"]["abs_rel"]]
     assert "| full_data | 1 |" in report["table"]
