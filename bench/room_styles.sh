@@ -3,7 +3,7 @@
 # GAM-Depth losses (mask + semantics on light label noise), one CPU thread; scored median-scaled on 4
 # held-out sequences of generator seed 51 (10 frames each) against a constant depth.
 #   bench/room_styles.sh STYLE TRAIN_SEED [CAMERA_HEIGHT] [WAYPOINT_MARGIN]
-#     STYLE: plain | rich | rich_nonperiodic; CAMERA_HEIGHT "" for the style's default; WAYPOINT_MARGIN
+#     STYLE: plain | rich | rich_nonperiodic | rich_unlit; CAMERA_HEIGHT "" for the style's default; WAYPOINT_MARGIN
 #     (metres, training rooms only: the held-out rooms keep the default trajectories)
 # Prints one JSON line; the runs behind docs/training.md ("Rich rooms") are in
 # bench/results/room_styles.json. Data and runs go to output/room_styles/.

@@ -198,6 +198,16 @@ def test_rich_rooms_too_narrow_for_a_piece_skip_it(seed_index):
     assert len(room.boxes) >= 5 and room.lights
 
 
+def test_unlit_rich_rooms_keep_the_geometry_and_lose_only_the_lamps():
+    lit = render_sequence(6, 1, 2, 48, 64, "robot", None, style="rich")
+    unlit = render_sequence(6, 1, 2, 48, 64, "robot", None, style="rich_unlit")
+    np.testing.assert_array_equal(lit.depth, unlit.depth)
+    np.testing.assert_array_equal(lit.labels, unlit.labels)
+    np.testing.assert_array_equal(lit.poses[1][1], unlit.poses[1][1])
+    # Same textures under the plain style's fixed shading instead of lamps: measured 17.6 grey levels apart.
+    assert 12.0 < np.abs(lit.images.astype(int) - unlit.images.astype(int)).mean() < 25.0
+
+
 def test_nonperiodic_texture_set_keeps_the_geometry_and_drops_repeating_patterns():
     from training.synthetic.rich_scene import TEXTURE_SETS, rich_scene
 

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -45,7 +45,7 @@ from training.synthetic.label_noise import LEVELS, degrade_labels
 from training.synthetic.relit_scene import relit_scene
 from training.synthetic.rich_scene import rich_scene
 from training.synthetic.room import intrinsics, render
-from training.synthetic.scene import FLOOR_Y, random_scene
+from training.synthetic.scene import FLOOR_Y, Scene, random_scene
 from training.synthetic.trajectory import FPS, MARGIN, ROBOT_PITCH, rotation, trajectory
 
 TOPICS = {
@@ -60,7 +60,7 @@ ODOM_FRAME, BODY_FRAME = "odom", "base_link"
 # REP 103 (x forward, y left, z up) from the optical axes (x right, y down, z forward); also odom from
 # the generator's world, whose y points down
 BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
-STYLES = ("plain", "rich", "rich_nonperiodic", "relit")
+STYLES = ("plain", "rich", "rich_nonperiodic", "rich_unlit", "relit")
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
 
 
@@ -86,10 +86,11 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
 
     ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`), ``rich``
     (:mod:`.rich_scene`), ``rich_nonperiodic`` (the same rooms, trajectories, depth and labels with
-    textures that do not repeat) or ``relit`` (:mod:`.relit_scene`: the plain rooms re-dressed and lit
-    by lamps). ``fps``: frames per second of the trajectory and the stamps. ``camera_height`` None: the
-    robot camera's height is drawn from 0.2-1.2 m per sequence (small robots to tall ones) and its
-    pitch from 0-17 degrees down.
+    textures that do not repeat), ``rich_unlit`` (the rich rooms without their point lights: the plain
+    style's fixed shading per face orientation, to measure what the lights do to learning) or
+    ``relit`` (:mod:`.relit_scene`: the plain rooms re-dressed and lit by lamps). ``fps``: frames per
+    second of the trajectory and the stamps. ``camera_height`` None: the robot camera's height is drawn
+    from 0.2-1.2 m per sequence (small robots to tall ones) and its pitch from 0-17 degrees down.
     ``supersample``: rays per pixel side for the colour (:func:`.room.render`); the room, the
     trajectory, depth and labels do not depend on it. ``waypoint_margin``: metres between the
     trajectory's waypoints (where the camera stops and turns) and walls or furniture.
@@ -104,6 +105,8 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
         scene = relit_scene(rng)
     else:
         scene = rich_scene(rng, texture_set)
+        if style == "rich_unlit":
+            scene = Scene(replace(scene.room, lights=()), scene.footprints)
     pitch = ROBOT_PITCH
     if camera_height is None:
         camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
@@ -257,7 +260,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--style", choices=STYLES, default="plain",
                         help="plain: the first generator's low-contrast rooms; rich: textured, lit, cluttered rooms "
                              "of several shapes (training/synthetic/rich_scene.py); rich_nonperiodic: the same rooms "
-                             "without repeating textures (tiles, planks, wallpaper, checks)")
+                             "without repeating textures (tiles, planks, wallpaper, checks); rich_unlit: the same "
+                             "rooms without their point lights (the plain style's shading)")
     parser.add_argument("--supersample", type=int, default=1,
                         help="colour rays per pixel side (3: 9 rays, a box filter; textures blur instead of "
                              "aliasing); depth and labels stay the pixel centre's")
