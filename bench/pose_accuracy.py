@@ -136,18 +136,24 @@ def identity_descent(samples: list[dict], config: TrainingConfig, mask, batch_si
             for stat, fn in (("mean", np.mean), ("median", np.median))} | {"pairs": len(cos["pose6"])}
 
 
-def build_pose_model(path: Path, config: TrainingConfig) -> SelfSupervisedModel:
-    """The checkpoint's depth and pose networks, the pose network predicting (whatever the run used)."""
+def trained_config(path: Path) -> TrainingConfig:
+    """The training config saved in a checkpoint with a pose network."""
     checkpoint = load_checkpoint(path)
     if checkpoint.training_config is None or "pose" not in checkpoint.extra:
         raise CheckpointError(f"{path}: not a training checkpoint with a pose network")
-    trained = config_from_dict(checkpoint.training_config, str(path))
-    net = trained.networks
-    if net.pose_source != "network":
-        print(f"note: {path} was trained with pose_source {net.pose_source!r}; its initial pose network "
-              "is evaluated anyway (it got no training signal)", flush=True)
-    model = SelfSupervisedModel(trained.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale,
-                                net.pose_base_channels, "network")
+    return config_from_dict(checkpoint.training_config, str(path))
+
+
+def build_pose_model(path: Path, config: TrainingConfig) -> SelfSupervisedModel:
+    """The checkpoint's depth and pose networks, predicting poses as in training (the pose network, or
+    with ``two_view_rotation`` the network's translation and the two-view rotation)."""
+    net = trained_config(path).networks
+    source = "two_view_rotation" if net.pose_source == "two_view_rotation" else "network"
+    if net.pose_source == "data":
+        print(f"note: {path} was trained with pose_source 'data'; its initial pose network is evaluated "
+              "anyway (it got no training signal)", flush=True)
+    model = SelfSupervisedModel(trained_config(path).model, config.frame_ids, net.depth_scales, net.residual_pose,
+                                net.pose_scale, net.pose_base_channels, source)
     init_from_checkpoint(model, path)
     return model.eval()
 
@@ -162,7 +168,8 @@ def predict(model: SelfSupervisedModel | None, samples: list[dict], batch_size: 
                 initial.append(eye)
                 final.append(eye)
                 continue
-            out = model(batch["images"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=False)
+            out = model(batch["images"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=False,
+                        poses=batch["prior_poses"][:, 1:], pose_found=batch["has_prior_pose"][:, 1:])
             initial.append(out["T_initial"].float())
             final.append(out["T_source_target"].float())
     return torch.cat(initial), torch.cat(final)
@@ -216,7 +223,9 @@ def main(argv: list[str] | None = None) -> int:
     torch.manual_seed(0)  # the auto-mask's tie-breaking noise: the same figures on every run
     overrides = ["data.source=folder", f"data.path={args.data}", "data.augment=null", "validation=null"]
     if args.stride is not None:
-        overrides.append(f"data.options={{stride: {args.stride}}}")
+        overrides.append(f"data.options.stride={args.stride}")
+    if any(trained_config(path).networks.pose_source == "two_view_rotation" for path in args.checkpoint):
+        overrides.append("data.options.two_view_prior=true")  # estimated before the resize, as in training
     if args.size:
         overrides += [f"model.height={args.size[0]}", f"model.width={args.size[1]}"]
     config = load_training_config(args.config, overrides)

@@ -140,3 +140,16 @@ def test_rotation_gradient_is_finite_at_identity():
     T = geometry.pose_vector_to_matrix(axis_angle, torch.zeros(2, 3))
     (T[:, :3, :3] * torch.randn(2, 3, 3)).sum().backward()
     assert torch.isfinite(axis_angle.grad).all()
+
+
+def test_with_rotation_takes_the_other_rotation_only_where_asked():
+    torch.manual_seed(4)
+    T = geometry.pose_vector_to_matrix(torch.randn(2, 3) * 0.3, torch.tensor([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]]))
+    T.requires_grad_(True)
+    T_rotation = geometry.pose_vector_to_matrix(torch.randn(2, 3) * 0.3, torch.full((2, 3), 9.0))
+    mixed = geometry.with_rotation(T, T_rotation, torch.tensor([True, False]))
+    assert torch.equal(mixed[0, :3, :3], T_rotation[0, :3, :3]) and torch.equal(mixed[1, :3, :3], T[1, :3, :3])
+    assert torch.equal(mixed[:, :3, 3], T[:, :3, 3])  # translations always T's
+    assert torch.equal(mixed[:, 3], torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2))
+    mixed.sum().backward()
+    assert torch.equal(T.grad[0, :3, :3], torch.zeros(3, 3)) and torch.equal(T.grad[1, :3, :3], torch.ones(3, 3))

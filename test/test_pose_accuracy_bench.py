@@ -63,3 +63,17 @@ def test_two_view_rows_on_rich_frames(tmp_path):
     assert solved["pairs"] == 2 and solved["translation_cosine_mean"] > 0.95
     assert solved["rotation_error_fraction_median"] < 0.2
     assert report["models"]["identity"]["final"]["all"]["translation_cosine_moving_mean"] == 0.0
+    # A checkpoint trained with pose_source two_view_rotation is scored as it trains: its initial poses
+    # carry the two-view rotation (estimated on the 192x256 frames before the resize to 64x96).
+    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
+        "data.source=folder", f"data.path={tmp_path / 'data'}", "data.options={stride: 5, two_view_prior: true}",
+        "networks.pose_source=two_view_rotation", f"train.output_dir={tmp_path / 'run'}", "validation=null",
+        "train.max_steps=1", "train.progress_bar=false", "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
+    ])
+    checkpoint = Trainer(config).fit().checkpoint
+    assert load_bench("pose_accuracy").main(
+        ["--data", str(tmp_path / "data"), "--stride", "10", "--size", "64", "96", "--checkpoint", str(checkpoint),
+         "--alphas", "0", "1", "--output", str(output)]) == 0
+    initial = json.loads(output.read_text())["models"][str(checkpoint)]["initial"]["all"]
+    assert initial["rotation_error_fraction_median"] == pytest.approx(solved["rotation_error_fraction_median"],
+                                                                      abs=1e-3)

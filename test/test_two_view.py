@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -10,6 +12,8 @@ import torch
 from training.pose_metrics import pose_errors
 from training.synthetic.generate import render_sequence, world_from_camera
 from training.two_view import two_view_pose, two_view_sample_poses
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(scope="module")
@@ -67,3 +71,43 @@ def test_folder_samples_carry_the_two_view_prior_mirrored_with_the_frames(tmp_pa
     assert torch.allclose(mirrored["poses"], mirror @ sample["poses"] @ mirror)
     off = FolderDataset(tmp_path / "seq", (0, -1, 1), 64, 96, stride=5)
     assert not bool(off[5]["has_prior_pose"].any())
+
+
+def test_two_view_rotation_pose_source_rotates_the_networks_translation(tmp_path, rich):
+    """``networks.pose_source: two_view_rotation``: the pose network's translations with the two-view
+    rotation where a pair has one; a short training run on such data; refused without the estimates."""
+    from training.config import load_training_config
+    from training.model import SelfSupervisedModel
+    from training.synthetic.generate import write_folder
+    from training.trainer import Trainer
+
+    config = load_training_config(REPO / "config" / "train_tiny.yaml")
+    torch.manual_seed(0)
+    network = SelfSupervisedModel(config.model, (0, -1, 1), residual_pose=False).eval()
+    hybrid = SelfSupervisedModel(config.model, (0, -1, 1), residual_pose=False, pose_source="two_view_rotation").eval()
+    hybrid.load_state_dict(network.state_dict())
+    images = torch.rand(1, 3, 3, 64, 96)
+    K = torch.eye(4)[None].clone()
+    K[:, 0, 0], K[:, 1, 1], K[:, 0, 2], K[:, 1, 2] = 50.0, 50.0, 47.5, 31.5
+    prior = torch.eye(4).repeat(1, 2, 1, 1)
+    prior[0, 0, :3, :3] = torch.tensor([[0.0, -1.0, 0.0], [1.0, 0.0, 0.0], [0.0, 0.0, 1.0]])
+    found = torch.tensor([[True, False]])
+    with torch.no_grad():
+        own = network(images, K, torch.linalg.inv(K), with_semantics=False)["T_source_target"]
+        mixed = hybrid(images, K, torch.linalg.inv(K), with_semantics=False, poses=prior, pose_found=found)
+    T = mixed["T_source_target"]
+    assert torch.equal(T[0, 0, :3, :3], prior[0, 0, :3, :3]) and torch.equal(T[0, 1], own[0, 1])
+    assert torch.equal(T[:, :, :3, 3], own[:, :, :3, 3])
+    with pytest.raises(ValueError, match="needs the two-view poses"):
+        hybrid(images, K, torch.linalg.inv(K), with_semantics=False)
+
+    write_folder(rich, tmp_path / "data" / "seq")
+    settings = [f"data.path={tmp_path / 'data'}", "data.source=folder", "networks.pose_source=two_view_rotation",
+                "validation=null", f"train.output_dir={tmp_path / 'run'}", "train.max_steps=2",
+                "train.progress_bar=false", "train.checkpoint_every_epochs=0", "train.cpu_threads=1"]
+    with pytest.raises(ValueError, match="two_view_rotation' needs the two-view estimates"):
+        load_training_config(REPO / "config" / "train_tiny.yaml", [*settings, "data.options={stride: 5}"])
+    run = load_training_config(REPO / "config" / "train_tiny.yaml",
+                               [*settings, "data.options={stride: 5, two_view_prior: true}"])
+    result = Trainer(run).fit()
+    assert result.step == 2 and result.nan_steps == 0

@@ -86,7 +86,7 @@ class ValidationConfig:
     max_samples: int = 0  # validate on the first N samples only (0 = all)
 
 
-POSE_SOURCES = ("network", "data")
+POSE_SOURCES = ("network", "data", "two_view_rotation")
 
 
 @dataclass(frozen=True)
@@ -96,7 +96,9 @@ class NetworkConfig:
     depth_scales: tuple[int, ...] = (0, 1, 2, 3)  # disparity scales trained (0 = full resolution)
     residual_pose: bool = True  # MonoIndoor-style residual pose refinement after the first warp
     # "network": the pose network predicts the motion (the paper); "data": the data's poses (robot
-    # odometry, poses.txt) are the initial poses and the residual decoder, if on, refines them
+    # odometry, poses.txt) are the initial poses and the residual decoder, if on, refines them;
+    # "two_view_rotation": the pose network's translation with the classical two-view rotation where
+    # the pair has one (data option two_view_prior: true; no ground truth), the network's elsewhere
     pose_source: str = "network"
     pose_scale: float = 0.01  # axis-angle and translation outputs are scaled by this
     pose_base_channels: int = 64  # pose encoder width: 64 = ResNet-18 (the paper), 32 = compact, ~4x fewer FLOPs
@@ -253,6 +255,9 @@ class TrainingConfig:
             raise ValueError(f"frame_ids must be distinct, got {self.frame_ids}")
         if self.data.source not in TRAIN_SOURCES:
             raise ValueError(f"data.source must be one of {TRAIN_SOURCES}, got {self.data.source!r}")
+        if self.networks.pose_source == "two_view_rotation" and not self.data.options.get("two_view_prior"):
+            raise ValueError("networks.pose_source 'two_view_rotation' needs the two-view estimates: set "
+                             "data.options.two_view_prior: true (folder source)")
         depth = self.networks.initial_depth
         if depth and not self.model.min_depth < depth < self.model.max_depth:
             raise ValueError(f"networks.initial_depth {depth} must lie inside the model's depth range "

@@ -171,6 +171,16 @@ def rigid(R: Tensor, t: Tensor) -> Tensor:
     return torch.cat([top, bottom], dim=-2)
 
 
+def with_rotation(T: Tensor, T_rotation: Tensor, use: Tensor) -> Tensor:
+    """``T [...,4,4]`` with its rotation taken from ``T_rotation [...,4,4]`` where ``use [...]`` is true.
+
+    The translations stay ``T``'s: ``[[R_rotation, t], [0, 1]]`` (rotate by the other estimate, then
+    translate as ``T`` does). Gradients reach ``T``'s rotation only where ``use`` is false.
+    """
+    R = torch.where(use[..., None, None], T_rotation[..., :3, :3].to(T.dtype), T[..., :3, :3])
+    return rigid(R, T[..., :3, 3])
+
+
 def pose_vector_to_matrix(axis_angle: Tensor, translation: Tensor) -> Tensor:
     """Rigid transforms ``[N,4,4]`` from rotation vectors ``[N,3]`` (radians) and translations ``[N,3]``.
 

@@ -16,7 +16,11 @@ Pose flow for frame ids such as [0, -2, -1, 1, 2]:
 
 With ``pose_source="data"`` step 1 is replaced by the poses that come with the data (a robot's
 odometry, ``poses.txt``): metric, so the depth is learnt in metres; the residual decoder (if on)
-corrects their errors. The initial pose network is then unused.
+corrects their errors. The initial pose network is then unused. With
+``pose_source="two_view_rotation"`` step 1 keeps the network's translations but takes the rotation
+of each source from the classical two-view estimate (:mod:`training.two_view`) where there is one:
+the network learns translation, which the photometric loss constrains well, and the rotation, which
+it does not find from scratch (docs/benchmarks.md, "Pose diagnostics"), comes from feature matches.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from torch import Tensor, nn
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from gam_depth_ros.model_config import ModelConfig
 from gam_depth_ros.networks import GamDepthNet
-from training.geometry import backproject, invert, project, sample
+from training.geometry import backproject, invert, project, sample, with_rotation
 from training.networks import PoseNetwork
 
 
@@ -51,7 +55,8 @@ class SelfSupervisedModel(nn.Module):
     pose_base_channels:
         Width of the pose encoder (64 = ResNet-18).
     pose_source:
-        ``"network"`` (initial poses from the pose network) or ``"data"`` (passed to :meth:`forward`).
+        ``"network"`` (initial poses from the pose network), ``"data"`` (passed to :meth:`forward`) or
+        ``"two_view_rotation"`` (the network's, rotated as the two-view estimate passed to :meth:`forward`).
     initial_depth:
         Depth in metres the untrained depth decoder starts at; 0 keeps the default initialisation.
     """
@@ -65,8 +70,8 @@ class SelfSupervisedModel(nn.Module):
         self.depth_net = GamDepthNet.from_config(model_config, depth_scales=tuple(sorted(depth_scales)))
         if initial_depth:
             start_depth_at(self.depth_net, initial_depth, model_config.min_depth, model_config.max_depth)
-        if pose_source not in ("network", "data"):
-            raise ValueError(f"pose_source must be 'network' or 'data', got {pose_source!r}")
+        if pose_source not in ("network", "data", "two_view_rotation"):
+            raise ValueError(f"pose_source must be 'network', 'data' or 'two_view_rotation', got {pose_source!r}")
         self.pose_source = pose_source
         self.pose_net = PoseNetwork(residual=residual_pose, scale=pose_scale, base_channels=pose_base_channels)
         self.frame_ids = tuple(frame_ids)
@@ -83,7 +88,7 @@ class SelfSupervisedModel(nn.Module):
         return [torch.sigmoid(d) for d in self.depth_net.depth_decoder(features)], None
 
     def forward(self, images_aug: Tensor, K: Tensor, inv_K: Tensor, with_semantics: bool = True,
-                poses: Tensor | None = None) -> dict:
+                poses: Tensor | None = None, pose_found: Tensor | None = None) -> dict:
         """Run the networks on one batch.
 
         Parameters
@@ -96,7 +101,9 @@ class SelfSupervisedModel(nn.Module):
             Run the semantic decoder (skipped once the semantic loss is off).
         poses:
             ``[B,S,4,4]`` target -> source transforms from the data; required with
-            ``pose_source="data"``, ignored otherwise.
+            ``pose_source="data"`` and (the two-view estimates) ``"two_view_rotation"``, ignored otherwise.
+        pose_found:
+            ``[B,S]`` bool, where ``poses`` holds a two-view estimate (``"two_view_rotation"`` only).
 
         Returns
         -------
@@ -112,6 +119,11 @@ class SelfSupervisedModel(nn.Module):
             if poses is None:
                 raise ValueError("pose_source 'data' needs the poses of the batch")
             T_initial = poses.float()
+        elif self.pose_source == "two_view_rotation":
+            if poses is None or pose_found is None:
+                raise ValueError("pose_source 'two_view_rotation' needs the two-view poses and where they were found")
+            with _full_precision(images_aug):
+                T_initial = with_rotation(self._initial_poses(images_aug), poses.float(), pose_found.bool())
         else:
             T_initial = self._initial_poses(images_aug)
         T_final = T_initial

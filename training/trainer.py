@@ -211,10 +211,12 @@ class Trainer:
                             f"{self.config.data.path} gave samples without poses (a folder needs poses.txt)")
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         mark("data")
-        poses = batch["poses"][:, 1:] if use_poses else None
+        poses, found = batch["poses"][:, 1:] if use_poses else None, None
+        if self.config.networks.pose_source == "two_view_rotation":
+            poses, found = batch["prior_poses"][:, 1:], batch["has_prior_pose"][:, 1:]
         with _autocast(device, self.amp_dtype):
             outputs = model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=semantic,
-                            poses=poses)
+                            poses=poses, pose_found=found)
         with torch.autocast(device.type, enabled=False):
             prior = self.config.loss.pose_prior
             prior_active = prior.weight > 0 and (prior.steps == 0 or self.step < prior.steps)
