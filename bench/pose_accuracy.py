@@ -147,13 +147,14 @@ def trained_config(path: Path) -> TrainingConfig:
 def build_pose_model(path: Path, config: TrainingConfig) -> SelfSupervisedModel:
     """The checkpoint's depth and pose networks, predicting poses as in training (the pose network, or
     with ``two_view_rotation`` the network's translation and the two-view rotation)."""
-    net = trained_config(path).networks
+    trained = trained_config(path)
+    net = trained.networks
     source = "two_view_rotation" if net.pose_source == "two_view_rotation" else "network"
     if net.pose_source == "data":
         print(f"note: {path} was trained with pose_source 'data'; its initial pose network is evaluated "
               "anyway (it got no training signal)", flush=True)
-    model = SelfSupervisedModel(trained_config(path).model, config.frame_ids, net.depth_scales, net.residual_pose,
-                                net.pose_scale, net.pose_base_channels, source)
+    model = SelfSupervisedModel(trained.model, config.frame_ids, net.depth_scales, net.residual_pose, net.pose_scale,
+                                net.pose_base_channels, source)
     init_from_checkpoint(model, path)
     return model.eval()
 
