@@ -25,7 +25,10 @@ essential matrix, no learning, no ground truth) as a model: pairs where it finds
 identity in the pooled figures, and ``found_only`` scores the pairs it solved. Its translation has
 unit length, so only the direction cosine is meaningful for it. Every model also gets
 ``translation_cosine_moving``: the direction cosine over pairs whose true translation is at least
-``MOVING_M`` (a pair that barely translates has no direction to find).
+``MOVING_M`` (a pair that barely translates has no direction to find). A checkpoint trained with
+``networks.pose_source: two_view_rotation`` is scored as it trains (the estimates computed on the
+frames before the resize, as the folder source does) and again as ``<path> (network alone)``: its
+pose network's own rotations, to see what the network learnt by itself.
 
 Usage (the committed figures, docs/benchmarks.md)::
 
@@ -144,12 +147,13 @@ def trained_config(path: Path) -> TrainingConfig:
     return config_from_dict(checkpoint.training_config, str(path))
 
 
-def build_pose_model(path: Path, config: TrainingConfig) -> SelfSupervisedModel:
+def build_pose_model(path: Path, config: TrainingConfig, network_alone: bool = False) -> SelfSupervisedModel:
     """The checkpoint's depth and pose networks, predicting poses as in training (the pose network, or
-    with ``two_view_rotation`` the network's translation and the two-view rotation)."""
+    with ``two_view_rotation`` the network's translation and the two-view rotation; ``network_alone``:
+    the pose network's own rotation there too)."""
     trained = trained_config(path)
     net = trained.networks
-    source = "two_view_rotation" if net.pose_source == "two_view_rotation" else "network"
+    source = "two_view_rotation" if net.pose_source == "two_view_rotation" and not network_alone else "network"
     if net.pose_source == "data":
         print(f"note: {path} was trained with pose_source 'data'; its initial pose network is evaluated "
               "anyway (it got no training signal)", flush=True)
@@ -249,6 +253,8 @@ def main(argv: list[str] | None = None) -> int:
     models: dict[str, SelfSupervisedModel | None] = {"identity": None}
     for path in args.checkpoint:
         models[str(path)] = build_pose_model(path, config)
+        if models[str(path)].pose_source == "two_view_rotation":  # what the pose network learnt by itself
+            models[f"{path} (network alone)"] = build_pose_model(path, config, network_alone=True)
     for name, model in models.items():
         initial, final = predict(model, samples, args.batch_size)
         row = {"final": score(final, true, config.frame_ids)}

@@ -74,6 +74,9 @@ def test_two_view_rows_on_rich_frames(tmp_path):
     assert load_bench("pose_accuracy").main(
         ["--data", str(tmp_path / "data"), "--stride", "10", "--size", "64", "96", "--checkpoint", str(checkpoint),
          "--alphas", "0", "1", "--output", str(output)]) == 0
-    initial = json.loads(output.read_text())["models"][str(checkpoint)]["initial"]["all"]
+    models = json.loads(output.read_text())["models"]
+    initial = models[str(checkpoint)]["initial"]["all"]
     assert initial["rotation_error_fraction_median"] == pytest.approx(solved["rotation_error_fraction_median"],
                                                                       abs=1e-3)
+    alone = models[f"{checkpoint} (network alone)"]["initial"]["all"]  # one step: about no rotation at all
+    assert alone["rotation_error_fraction_median"] == pytest.approx(1.0, abs=0.05)
