@@ -19,8 +19,8 @@ odometry, ``poses.txt``): metric, so the depth is learnt in metres; the residual
 corrects their errors. The initial pose network is then unused. With
 ``pose_source="two_view_rotation"`` step 1 keeps the network's translations but takes the rotation
 of each source from the classical two-view estimate (:mod:`training.two_view`) where there is one:
-the network learns translation, which the photometric loss constrains well, and the rotation, which
-it does not find from scratch (docs/benchmarks.md, "Pose diagnostics"), comes from feature matches.
+the network supplies the translation and its scale (which two views cannot give), feature matches
+the rotation, which the network does not find from scratch (docs/benchmarks.md, "Pose diagnostics").
 """
 
 from __future__ import annotations
