@@ -1,4 +1,4 @@
-"""CPU training-step benchmark at the paper's setting: 288x384, batch 4, frames [0,-2,-1,1,2], residual pose.
+"""Training-step benchmark at the paper's setting: 288x384, batch 4, frames [0,-2,-1,1,2], residual pose.
 
 Each variant is a full training step of :mod:`training` (the same model, objective and Adam as
 ``python -m training.train``, config ``config/train_nyu.yaml``), timed in four parts:
@@ -33,6 +33,10 @@ Usage::
     .venv/bin/python bench/training_throughput.py [--rounds 5] [--variants fp32 fp32-cl bf16-cl]
         [--structure] [--threads 2] [--memory] [--json out.json]
 
+``--device cuda`` runs the steps on the GPU (each phase ends with a device synchronisation so that
+its time is the GPU's), the matmul there too; its variants ``amp`` and ``amp-cl`` add autocast
+(``train.amp``); ``--batch`` changes the batch size (the reference figures stay at batch 4).
+
 ``--memory`` adds each variant's peak resident memory (VmHWM of a fresh process running two steps).
 """
 
@@ -54,6 +58,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from training.config import load_training_config  # noqa: E402
+from training.distributed import DistInfo  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
 
@@ -62,25 +67,29 @@ REFERENCE_SECONDS_WITH_STRUCTURE = 11.5
 REFERENCE_MATMUL_GFLOPS = 145.0
 BATCH = 4
 VARIANTS = {
-    "fp32": [],
-    "fp32-cl": ["networks.channels_last=true"],
-    "fp32-cl-compiled": ["networks.channels_last=true", "train.compile_loss=true"],
+    "fp32": ["train.amp=false"],
+    "fp32-cl": ["networks.channels_last=true", "train.amp=false"],
+    "fp32-cl-compiled": ["networks.channels_last=true", "train.compile_loss=true", "train.amp=false"],
     "bf16-cl": ["networks.channels_last=true", "train.cpu_amp_bf16=true"],
+    # CUDA only (--device cuda): autocast on the networks (bf16 on Ampere and later), losses fp32
+    "amp": ["train.amp=true"],
+    "amp-cl": ["networks.channels_last=true", "train.amp=true"],
 }
 
 
 class Runner:
     """One variant: a Trainer's model, optimiser and loader, stepped by hand with timers."""
 
-    def __init__(self, name: str, structure: bool, output: Path) -> None:
+    def __init__(self, name: str, structure: bool, output: Path, device: str = "cpu", batch: int = BATCH) -> None:
         overrides = [
-            "data.source=synthetic", f"data.options={{num_samples: {BATCH}, seed: 0}}", "data.augment=null",
-            "validation=null", f"train.batch_size={BATCH}", "train.num_workers=0", "train.progress_bar=false",
+            "data.source=synthetic", f"data.options={{num_samples: {batch}, seed: 0}}", "data.augment=null",
+            "validation=null", f"train.batch_size={batch}", "train.num_workers=0", "train.progress_bar=false",
             f"train.output_dir={output / name}", f"loss.planar.enabled={str(structure).lower()}",
             f"loss.normal.enabled={str(structure).lower()}", *VARIANTS[name],
         ]
         self.config = load_training_config(REPO / "config" / "train_nyu.yaml", overrides)
-        self.trainer = Trainer(self.config)
+        self.device = torch.device(device)
+        self.trainer = Trainer(self.config, DistInfo(device=self.device))
         self.loader = self.trainer.loader
         for _ in self.loader:  # render and cache the clips before any timing
             pass
@@ -97,10 +106,16 @@ class Runner:
     def step(self, record: bool = True) -> None:
         """One step of the trainer's own ``_train_step``, each phase timed through its ``mark`` hook."""
         trainer = self.trainer
+        cuda = self.device.type == "cuda"
+
+        def mark(phase: str) -> None:
+            if cuda:  # kernels run asynchronously: a phase ends when its work has
+                torch.cuda.synchronize(self.device)
+            marks.append((phase, time.perf_counter()))
+
         marks = [("start", time.perf_counter())]
         batch = self._next()  # the data phase: taking the batch, then (in the step) moving it to the device
-        terms, _, _ = trainer._train_step(trainer.model, batch, True,
-                                          lambda phase: marks.append((phase, time.perf_counter())))
+        terms, _, _ = trainer._train_step(trainer.model, batch, True, mark)
         if terms is None:
             raise RuntimeError(f"{self.config.train.output_dir}: non-finite loss in the benchmark step")
         if record:
@@ -126,10 +141,16 @@ def step_flops(runner: Runner) -> float:
     return float(counter.get_total_flops())
 
 
-def matmul_gflops(size: int = 4096) -> float:
-    a, b = torch.randn(size, size), torch.randn(size, size)
+def matmul_gflops(size: int = 4096, device: str = "cpu") -> float:
+    """fp32 matmul throughput (on CUDA: whatever precision torch's matmul settings allow, TF32 or not)."""
+    a, b = torch.randn(size, size, device=device), torch.randn(size, size, device=device)
+    if device == "cuda":
+        torch.mm(a, b)  # the first product pays cuBLAS's start-up
+        torch.cuda.synchronize()
     start = time.perf_counter()
     torch.mm(a, b)
+    if device == "cuda":
+        torch.cuda.synchronize()
     return 2 * size**3 / (time.perf_counter() - start) / 1e9
 
 
@@ -148,6 +169,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variants", nargs="+", default=["fp32", "fp32-cl", "bf16-cl"], choices=list(VARIANTS))
     parser.add_argument("--structure", action="store_true", help="planar and Manhattan-normal losses on")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (the variants amp and amp-cl need cuda)")
+    parser.add_argument("--batch", type=int, default=BATCH, help="batch size (the reference anchor is 4)")
     parser.add_argument("--json", type=Path, help="write every figure and sample here")
     parser.add_argument("--output", type=Path, default=Path("/tmp/gam_depth_training_bench"))
     parser.add_argument("--memory", action="store_true",
@@ -164,7 +187,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
 
     load_before = os.getloadavg()
-    runners = {name: Runner(name, args.structure, args.output) for name in args.variants}
+    if args.device == "cpu" and {"amp", "amp-cl"} & set(args.variants):
+        parser.error("the variants amp and amp-cl need --device cuda")
+    runners = {name: Runner(name, args.structure, args.output, args.device, args.batch) for name in args.variants}
     flops = step_flops(next(iter(runners.values())))
     matmul: list[float] = []
     for round_index in range(args.warmup + args.rounds):
@@ -172,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
             time.sleep(0.05)
             runner.step(record=round_index >= args.warmup)
         time.sleep(0.05)
-        matmul.append(matmul_gflops())
+        matmul.append(matmul_gflops(device=args.device))
     best_matmul = max(matmul)
 
     reference_s = REFERENCE_SECONDS_WITH_STRUCTURE if args.structure else REFERENCE_SECONDS_PER_STEP
@@ -181,14 +206,15 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for name, runner in runners.items():
         median = {key: statistics.median(values) for key, values in runner.times.items()}
-        ips = BATCH / median["step"]
+        ips = args.batch / median["step"]
         share = flops / median["step"] / 1e9 / best_matmul
         rows.append({"variant": name, "median_s": median, "min_step_s": min(runner.times["step"]),
                      "images_per_s": ips, "ratio_vs_reference": ips / reference_ips,
                      "gflops": flops / median["step"] / 1e9, "share_of_matmul": share,
                      "normalised_ratio_vs_reference": share / reference_share, "samples": runner.times})
 
-    print(f"288x384, batch {BATCH}, frames {list(runners[args.variants[0]].config.frame_ids)}, residual pose, "
+    print(f"288x384, batch {args.batch} on {args.device}, frames {list(runners[args.variants[0]].config.frame_ids)}, "
+          f"residual pose, "
           f"planar/normal {'on' if args.structure else 'off'}, {args.threads} threads, torch {torch.__version__}")
     print(f"step FLOPs (fwd+bwd, conv+matmul): {flops / 1e9:.0f} GFLOP; fp32 matmul this run: best "
           f"{best_matmul:.0f}, median {statistics.median(matmul):.0f} GFLOP/s")
@@ -217,7 +243,9 @@ def main(argv: list[str] | None = None) -> int:
         args.json.write_text(json.dumps({
             "load_average_before": load_before, "load_average_after": load_after,
             "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
-            "threads": args.threads, "structure": args.structure, "step_flops": flops, "matmul_gflops": matmul,
+            "threads": args.threads, "device": args.device, "batch": args.batch,
+            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "structure": args.structure,
+            "step_flops": flops, "matmul_gflops": matmul,
             "reference_seconds_per_step": reference_s, "rows": rows,
         }, indent=2))
     return 0

@@ -161,6 +161,26 @@ def test_resume_after_interruption_reproduces_the_uninterrupted_run(tmp_path):
     assert not list(path.parent.glob(".*.tmp"))  # no temporary files left behind
 
 
+def test_max_minutes_stops_the_run_with_a_checkpoint(tmp_path, monkeypatch):
+    """A wall-time budget (a GPU lease): the run stops at the first step past it and checkpoints there."""
+    import time
+    import types
+
+    from training import trainer as trainer_module
+
+    clock = iter(range(0, 10_000, 20))  # seconds: each reading 20 s after the last
+    monkeypatch.setattr(trainer_module, "time", types.SimpleNamespace(
+        monotonic=lambda: float(next(clock)), perf_counter=time.perf_counter))
+    config = tiny_config(tmp_path, "data.options={num_samples: 8, seed: 0}", "train.batch_size=1",
+                         "train.epochs=2", "train.max_minutes=1")
+    result = trainer_module.Trainer(config).fit()
+    # start at 0 s; after steps 1 and 2 the clock reads 20 and 40 s, after step 3 it reads 60 s: stop
+    assert result.step == 3 and result.epoch == 0
+    assert latest_checkpoint(tmp_path).name == "step_00000003.pt"
+    with pytest.raises(ValueError, match="max_minutes must be >= 0"):
+        tiny_config(tmp_path, "train.max_minutes=-1")
+
+
 def test_cli_rejects_unknown_config_keys(tmp_path, capsys):
     from training.train import main
 

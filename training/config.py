@@ -213,6 +213,7 @@ class TrainConfig:
     batch_size: int = 4  # per process (DDP: global batch = batch_size x world size)
     epochs: int = 50
     max_steps: int = 0  # stop (with a checkpoint) after this many optimiser steps in all, 0 = no limit
+    max_minutes: float = 0.0  # stop (with a checkpoint) after this much wall time in this process, 0 = no limit
     num_workers: int = 4  # data-loading processes per training process
     amp: bool = True  # mixed precision on CUDA (bf16 where supported, else fp16 with loss scaling)
     cpu_amp_bf16: bool = False  # bfloat16 autocast on CPU too (pays on CPUs with AMX / AVX512-BF16)
@@ -233,6 +234,8 @@ class TrainConfig:
             raise ValueError(f"batch_size and epochs must be >= 1, got {self.batch_size}, {self.epochs}")
         if self.max_nan_steps < 1:
             raise ValueError("max_nan_steps must be >= 1")
+        if self.max_minutes < 0:
+            raise ValueError(f"max_minutes must be >= 0 (0 = no limit), got {self.max_minutes}")
 
 
 @dataclass(frozen=True)

@@ -143,6 +143,7 @@ class Trainer:
         """Train until ``epochs`` (or ``max_steps``) and return where it ended."""
         t = self.config.train
         model = self._wrapped()
+        self._fit_start = time.monotonic()
         result = FitResult(self.step, self.epoch, self.nan_steps)
         if self.info.is_main:
             save_training_config(self.config, Path(t.output_dir) / "config.yaml")
@@ -168,7 +169,7 @@ class Trainer:
         return result
 
     def _run_epoch(self, model, result: FitResult) -> bool:
-        """Train the rest of the current epoch; True when ``max_steps`` stopped the run."""
+        """Train the rest of the current epoch; True when ``max_steps`` or ``max_minutes`` stopped the run."""
         t = self.config.train
         self.sampler.set_position(self.epoch, self.epoch_step * t.batch_size)
         semantic = self.epoch < self.config.loss.semantic_epochs
@@ -192,6 +193,10 @@ class Trainer:
             if t.max_steps and self.step >= t.max_steps:
                 result.checkpoint = self._save()
                 LOG.info("max_steps %d reached", t.max_steps)
+                return True
+            if t.max_minutes and not all_true(time.monotonic() - self._fit_start < 60 * t.max_minutes, self.info):
+                result.checkpoint = self._save()  # every rank stops at the same step (one all-reduce)
+                LOG.info("max_minutes %g reached after step %d", t.max_minutes, self.step)
                 return True
             tick = time.perf_counter()
         return False
