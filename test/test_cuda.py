@@ -2,8 +2,8 @@
 and mixed-precision (AMP) training steps against fp32 ones.
 
 These tests need a CUDA GPU visible to torch and skip otherwise (the development and CI machines have
-none). On a GPU machine: ``python -m pytest -q test/test_cuda.py`` (under a minute); what they gave on
-a lent H100 is in docs/benchmarks.md ("A lent GPU").
+none). On a GPU machine: ``python -m pytest -q test/test_cuda.py`` (under a minute); ``bench/gpu_session.sh``
+runs them first on a lent GPU (docs/benchmarks.md, "On a lent GPU"), where they have not run yet.
 """
 
 from __future__ import annotations
