@@ -140,7 +140,7 @@ class Trainer:
         self.logger = RunLogger(t.output_dir, enabled=self.info.is_main)
 
     def fit(self) -> FitResult:
-        """Train until ``epochs`` (or ``max_steps``) and return where it ended."""
+        """Train until ``epochs`` (or ``max_steps``, ``max_minutes``) and return where it ended."""
         t = self.config.train
         model = self._wrapped()
         self._fit_start = time.monotonic()
