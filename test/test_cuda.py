@@ -102,7 +102,7 @@ def test_amp_training_steps_on_cuda_agree_with_fp32_and_learn(tmp_path):
 
     fresh = _tiny_cuda_trainer(tmp_path / "run", amp=True)
     rows: list[dict[str, float]] = []
-    fresh._log = lambda terms, data_time, step_time: rows.append(terms)  # type: ignore[method-assign]
+    fresh._log = lambda terms, data_time, step_time: rows.append(terms)
     result = fresh.fit()
     assert len(rows) == 20 and result.nan_steps == 0
     first = sum(r["total"] for r in rows[:3]) / 3

@@ -40,6 +40,7 @@ CHECKED = [
     "gam_depth_ros/inference/gpu_processing.py",
     "gam_depth_ros/inference/accelerators.py",
     "test/test_tensorrt_gpu.py",  # the GPU tests never run here: check at least their calls
+    "test/test_cuda.py",
 ]
 MYPY_CONFIG = """[mypy]
 python_version = 3.10
@@ -48,6 +49,9 @@ disallow_untyped_defs = True
 warn_unused_ignores = True
 warn_redundant_casts = True
 [mypy-test_tensorrt_gpu]
+disallow_untyped_defs = False
+check_untyped_defs = True
+[mypy-test_cuda]
 disallow_untyped_defs = False
 check_untyped_defs = True
 [mypy-onnxruntime.*]
