@@ -132,7 +132,7 @@ def step_flops(runner: Runner) -> float:
     from torch.utils.flop_counter import FlopCounterMode
 
     trainer = runner.trainer
-    batch = runner._next()
+    batch = {k: v.to(runner.device) for k, v in runner._next().items()}
     with FlopCounterMode(display=False) as counter:
         outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True)
         total, _ = compute_objective(batch, outputs, runner.config, semantic_active=True)
