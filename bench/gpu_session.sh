@@ -38,23 +38,21 @@ GEN=(nice -n 10 $PY -m training.synthetic.generate --style rich --supersample 3 
 log "start: budget ${BUDGET} s; $($PY -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$RES/session.log" 2>&1
 
-# --- data, in the background ------------------------------------------------------------------------
+# --- data, in the background: 12 processes, leaving 4 of the 16 cores to the GPU work and the machine --
 per=$((RICH_SEQ / RICH_PROCS))
 for i in $(seq 0 $((RICH_PROCS - 1))); do
   "${GEN[@]}" --height 192 --width 256 --waypoint-margin 0.8 --label-noise light --seed 20 --output "$WORK/rich" \
     --sequences $per --first-index $((i * per)) --frames $RICH_FRAMES >"$WORK/gen_rich_$i.log" 2>&1 &
   RICH_PIDS+=($!)
 done
-for i in 2 3 4 5 6 7; do
-  "${GEN[@]}" --height "$PH" --width "$PW" --seed 45 --output "$WORK/pose_train" --sequences 1 --first-index $i \
+for i in 2 4 6; do
+  "${GEN[@]}" --height "$PH" --width "$PW" --seed 45 --output "$WORK/pose_train" --sequences 2 --first-index $i \
     --frames $POSE_FRAMES >"$WORK/gen_pose_$i.log" 2>&1 &
   POSE_PIDS+=($!)
 done
-for i in 0 1; do
-  "${GEN[@]}" --height "$PH" --width "$PW" --seed 45 --output "$WORK/pose_eval" --sequences 1 --first-index $i \
-    --frames $EVAL_FRAMES >"$WORK/gen_eval_$i.log" 2>&1 &
-  POSE_PIDS+=($!)
-done
+"${GEN[@]}" --height "$PH" --width "$PW" --seed 45 --output "$WORK/pose_eval" --sequences 2 \
+  --frames $EVAL_FRAMES >"$WORK/gen_eval.log" 2>&1 &
+POSE_PIDS+=($!)
 
 # --- 1, 2: checks and throughput (GPU) ------------------------------------------------------------
 timeout 150 $PY -m pytest -q -p no:cacheprovider test/test_cuda.py >"$RES/test_cuda.log" 2>&1
