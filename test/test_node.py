@@ -462,17 +462,23 @@ def test_latest_frame_only(ros, io_a):
     request(ros, image_pub, info_pub, outputs, raw_msg(ros, "warmup"))  # camera_info known, node idle
     before = ros.fresh_diagnostics(NODE_A)
     keys = []
+    start = time.monotonic()
     for i in range(6):
         msg = raw_msg(ros, f"burst{i}")
         keys.append(stamp_key(msg.header))
         image_pub.publish(msg)
         ros.spin_until(lambda: False, 0.01)
+    burst_s = time.monotonic() - start
     assert ros.spin_until(lambda: outputs.complete(keys[-1]), 10.0), "the newest frame was not processed"
     ros.spin_until(lambda: False, 2 * DELAY_A)
     after = ros.fresh_diagnostics(NODE_A)
     processed = [key for key in keys if key in outputs.msgs[topics.DEPTH]]
-    assert len(processed) <= 2, f"a queue built up: {len(processed)} of 6 burst frames processed"
-    assert int(after["dropped"]) - int(before["dropped"]) >= 3
+    # One frame per inference the burst overlapped: the first, then the newest at the end of each
+    # inference. Six 10 ms spins fit in one DELAY_A (2 frames); beside a training run on the 2 cores the
+    # burst once took 0.124 s, and 3 of the 6 frames were rightly processed.
+    allowed = 1 + math.ceil(burst_s / DELAY_A)
+    assert len(processed) <= allowed, f"a queue built up: {len(processed)} of 6 frames processed in {burst_s:.3f} s"
+    assert int(after["dropped"]) - int(before["dropped"]) >= len(keys) - len(processed) - 1
     assert int(after["frames_in"]) - int(before["frames_in"]) >= 5
 
 
