@@ -9,8 +9,9 @@
 #     (sequences 2-7 train, 0-1 scored by bench/pose_accuracy.py and training.evaluate);
 #  4. depth at 192x256 on the rich training rooms of seed 20 (waypoints 0.8 m, as the CPU stage 1),
 #     from stage-1 weights when given (config/train_rich_stage2.yaml, batch 12, poses from the data),
-#     two runs side by side: "sources4" as the config (frames 0,-2,-1,1,2 at stride 5) and "sources2"
-#     (frames 0,-1,1 at stride 10, as stage 1).
+#     three runs side by side: "sources4" as the config (frames 0,-2,-1,1,2 at stride 5) and "sources2"
+#     (frames 0,-1,1 at stride 10, as stage 1) from the stage-1 weights, "scratch" (stage 1's recipe at
+#     192x256 from random weights: on the CPU it learnt where the fine-tunings drifted, docs/training.md).
 # $OUT gets results.tgz (every log and JSON, packed again after each phase, so a run cut short still
 # returns what it finished) and each depth run's weights in float16. GEN_SCALE=small and
 # TRAIN_FLAGS=--cpu make a dry run on a CPU machine (tiny data, seconds of training).
@@ -29,9 +30,10 @@ log() { echo "[$(elapsed) s] $*" | tee -a "$RES/session.log"; tar czf "$OUT/resu
 if [ "${GEN_SCALE:-full}" = small ]; then
   RICH_SEQ=2 RICH_FRAMES=30 RICH_PROCS=2 POSE_FRAMES=30 EVAL_FRAMES=30 POSE_SIZE="96 128" BATCH=2 WORKERS=0 ROUNDS=1
 else
-  RICH_SEQ=32 RICH_FRAMES=100 RICH_PROCS=8 POSE_FRAMES=60 EVAL_FRAMES=40 POSE_SIZE="288 384" BATCH=12 WORKERS=6 ROUNDS=10
+  RICH_SEQ=32 RICH_FRAMES=100 RICH_PROCS=8 POSE_FRAMES=60 EVAL_FRAMES=40 POSE_SIZE="288 384" BATCH=12 WORKERS=4 ROUNDS=10
 fi
 read -r PH PW <<<"$POSE_SIZE"
+DEPTH_RUNS=(sources4 sources2 scratch)
 # shellcheck disable=SC2206
 GEN=(nice -n 10 $PY -m training.synthetic.generate --style rich --supersample 3 --motion mixed)
 
@@ -78,12 +80,14 @@ POSE_TRAIN=$!
 wait "${RICH_PIDS[@]}"
 log "rich data ready: $(find "$WORK/rich" -name '*.png' -path '*images*' | wc -l) frames"
 DEPTH_MIN=$(awk -v b="$BUDGET" -v e="$(elapsed)" 'BEGIN { m = (b - e - 70) / 60; print (m < 0.2 ? 0.2 : m) }')
-INIT=(--set "networks.init_checkpoint=''"); [ -n "$STAGE1" ] && INIT=(--set networks.init_checkpoint="$STAGE1")
-declare -A SOURCES=([sources4]="" [sources2]="--set frame_ids=[0,-1,1] --set data.options.stride=10")
+INIT="--set networks.init_checkpoint=''"; [ -n "$STAGE1" ] && INIT="--set networks.init_checkpoint=$STAGE1"
+STAGE1_RECIPE="--set frame_ids=[0,-1,1] --set data.options.stride=10"
+declare -A RUN_ARGS=([sources4]="$INIT" [sources2]="$INIT $STAGE1_RECIPE"
+                     [scratch]="--set networks.init_checkpoint='' $STAGE1_RECIPE --set optim.lr=2e-4")
 declare -A DEPTH_PIDS
-for run in sources4 sources2; do
+for run in "${DEPTH_RUNS[@]}"; do
   # shellcheck disable=SC2086
-  $PY -m training.train --config config/train_rich_stage2.yaml $TRAIN_FLAGS "${INIT[@]}" ${SOURCES[$run]} \
+  $PY -m training.train --config config/train_rich_stage2.yaml $TRAIN_FLAGS ${RUN_ARGS[$run]} \
     --set data.path="$WORK/rich" --set validation=null --set train.output_dir="$WORK/depth_$run" \
     --set train.batch_size=$BATCH --set train.num_workers=$WORKERS --set train.max_steps=0 --set train.epochs=1000 \
     --set "optim.milestones=[1000]" --set loss.semantic_epochs=1000 --set train.max_minutes="$DEPTH_MIN" \
@@ -105,7 +109,7 @@ if [ -n "$POSE_CKPT" ]; then
   log "pose-run depth evaluation exit $?"
 fi
 
-for run in sources4 sources2; do
+for run in "${DEPTH_RUNS[@]}"; do
   wait "${DEPTH_PIDS[$run]}"
   log "depth $run exit $?: $(grep -o 'max_minutes.*' "$RES/depth_$run.log" | tail -1)"
   DEPTH_CKPT=$(ls "$WORK"/depth_$run/checkpoints/step_*.pt 2>/dev/null | tail -1)
