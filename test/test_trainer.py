@@ -286,6 +286,17 @@ def test_validation_runs_each_epoch_through_the_metrics_module(tmp_path):
     header, row = (tmp_path / "val_log.csv").read_text().splitlines()
     assert header.startswith("step,epoch,abs_rel") and row.startswith("1,1,")
 
+    # A run stopped by max_steps mid-epoch validates its last checkpoint as well.
+    stopped = load_training_config(TINY, [
+        f"train.output_dir={tmp_path / 'stopped'}", "train.progress_bar=false", "train.epochs=2",
+        "train.batch_size=1", "train.max_steps=3", "data.options={num_samples: 2, seed: 0}",
+        "validation.data.options={num_samples: 3, seed: 5}",
+    ])
+    result = Trainer(stopped).fit()
+    assert result.step == 3 and result.validation["images"] == 3
+    rows = (tmp_path / "stopped" / "val_log.csv").read_text().splitlines()[1:]
+    assert [row.split(",")[:2] for row in rows] == [["2", "1"], ["3", "1"]]  # epoch 1's end, then the stop
+
 
 def test_init_checkpoint_starts_a_fine_tuning_run_from_trained_weights(tmp_path):
     from gam_depth_ros.checkpoint import CheckpointError

@@ -152,7 +152,9 @@ class Trainer:
         try:
             while self.epoch < t.epochs:
                 stopped = self._run_epoch(model, result)
-                if stopped:
+                if stopped:  # max_steps / max_minutes: the last checkpoint gets its validation too
+                    if self.val_loader is not None:
+                        result.validation = self._validate()
                     break
                 self.scheduler.step()
                 self.epoch, self.epoch_step = self.epoch + 1, 0
