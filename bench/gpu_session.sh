@@ -1,5 +1,5 @@
 #!/bin/bash
-# One lease of a CUDA machine, all in one command (docs/benchmarks.md, "A lent GPU"). From the repo root:
+# One lease of a CUDA machine, all in one command (docs/benchmarks.md, "On a lent GPU"). From the repo root:
 #   OUT=folder bash bench/gpu_session.sh [budget_s] [stage1_weights]
 # Budget (default 500 s) is wall time for everything; the trainings stop by train.max_minutes so the
 # script ends inside it. In order, the CPU cores rendering the training rooms meanwhile:
