@@ -2,7 +2,7 @@
 and mixed-precision (AMP) training steps against fp32 ones.
 
 These tests need a CUDA GPU visible to torch and skip otherwise (the development and CI machines have
-none). On a GPU machine: ``python -m pytest -q test/test_cuda.py`` (under a minute); ``bench/gpu_session.sh``
+none). On a GPU machine: ``python -m pytest -q test/test_cuda.py``; ``bench/gpu_session.sh``
 runs them first on a lent GPU (docs/benchmarks.md, "On a lent GPU"), where they have not run yet.
 """
 

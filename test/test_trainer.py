@@ -246,7 +246,8 @@ def _ddp_worker(rank: int, world_size: int, port: int, output_dir: str, out: str
 
 
 @pytest.mark.parametrize("overrides", [
-    ("loss.semantic_epochs=0",),
+    # validation at the stop: rank 0 scores, every rank meets its barrier
+    ("loss.semantic_epochs=0", "validation={data: {source: synthetic, options: {num_samples: 2, seed: 5}}}"),
     # poses from the data: the initial pose decoder gets no gradient, with semantics on throughout
     ("loss.semantic_epochs=1", "networks.pose_source=data", "networks.initial_depth=2.0"),
 ], ids=["pose_network", "data_poses"])

@@ -152,8 +152,10 @@ class Trainer:
         try:
             while self.epoch < t.epochs:
                 stopped = self._run_epoch(model, result)
+                val = self.config.validation
+                validates = val is not None and val.every_epochs > 0  # on every rank: _validate ends in a barrier
                 if stopped:  # max_steps / max_minutes: the last checkpoint gets its validation too
-                    if self.val_loader is not None:
+                    if validates:
                         result.validation = self._validate()
                     break
                 self.scheduler.step()
@@ -161,9 +163,7 @@ class Trainer:
                 last = self.epoch == t.epochs
                 if last or (t.checkpoint_every_epochs and self.epoch % t.checkpoint_every_epochs == 0):
                     result.checkpoint = self._save()
-                val = self.config.validation
-                if self.val_loader is not None and val is not None and val.every_epochs and (
-                        last or self.epoch % val.every_epochs == 0):
+                if validates and (last or self.epoch % val.every_epochs == 0):
                     result.validation = self._validate()
         finally:
             self.logger.close()
