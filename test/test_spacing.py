@@ -82,3 +82,33 @@ def test_frame_rule_options_and_errors():
         sample_frames((0, 1), 5, Spacing(mode="time"), stamps_from_names(["000000", "000001"]))
     assert stamps_from_names(["1700000000100000000", "1700000000200000000"]).tolist() == [
         1700000000100000000, 1700000000200000000]
+
+
+def turn_then_drive() -> np.ndarray:
+    """World-from-camera poses [40,4,4]: 20 frames turning on the spot (3 deg each), then 20 driving 2 cm each."""
+    poses = np.repeat(np.eye(4)[None], 40, axis=0)
+    for i in range(20):
+        poses[i, :3, :3] = rotation(np.radians(3.0 * i))
+    poses[20:, :3, :3] = poses[19, :3, :3]
+    poses[20:, 2, 3] = 0.02 * np.arange(1, 21)
+    return poses
+
+
+def test_min_baseline_drops_samples_with_a_source_the_camera_only_turned_to():
+    poses = turn_then_drive()
+    spacing = spacing_from_options({"stride": 2, "min_baseline": 0.03})
+    assert spacing == Spacing(mode="frames", stride=2, min_baseline=0.03)
+    everything = sample_frames((0, -1, 1), 40, Spacing(stride=2))
+    kept = sample_frames((0, -1, 1), 40, spacing, poses=poses)
+    # Targets 2..37 exist. Target 20 (z = 2 cm) has source 18 (z = 0, turned 6 deg): 2 cm, dropped;
+    # target 21 (4 cm) is 4 cm from source 19, the last turning frame: kept, as are 22..37.
+    assert [s[0] for s in everything] == list(range(2, 38))
+    assert kept == [(t, t - 2, t + 2) for t in range(21, 38)]
+    # Exactly at the baseline is kept (4 cm with 0.04), just above it is not.
+    assert len(sample_frames((0, -1, 1), 40, Spacing(stride=2, min_baseline=0.04 - 1e-9), poses=poses)) == 17
+    assert sample_frames((0, -1, 1), 40, Spacing(stride=2, min_baseline=0.0401), poses=poses) == []
+    assert "sources >= 0.03 m from the target" in spacing.describe()
+    with pytest.raises(DataError, match="min_baseline 0.03 m needs camera poses"):
+        sample_frames((0, 1), 40, spacing)
+    with pytest.raises(DataError, match="min_baseline must be >= 0"):
+        Spacing(min_baseline=-0.1)

@@ -127,6 +127,11 @@ def test_folder_of_sequences_trains_and_evaluates(tmp_path):
         write_folder(render_sequence(0, index, 6, 64, 96, "handheld", label_noise="light"), tmp_path / f"s{index}")
     dataset = make_dataset(DataConfig(source="folder", path=str(tmp_path), options={"stride": 2}), (0, -1, 1), 64, 96)
     assert len(dataset) == 2 * (6 - 4)  # per sequence: targets 2..3 at stride 2; none spans two sequences
+    both = (str(tmp_path / "s1"), str(tmp_path))  # a list: one sequence folder and a folder of sequences
+    listed = make_dataset(DataConfig(source="folder", path=both, options={"stride": 2}), (0, -1, 1), 64, 96)
+    assert len(listed) == 3 * 2 and [d.path.name for d in listed.datasets] == ["s1", "s0", "s1"]
+    with pytest.raises(ValueError, match="only read by sources folder and rosbag, not 'nyu_raw'"):
+        DataConfig(source="nyu_raw", path=("a", "b"))
     sample = dataset[3]
     assert set(sample) == set(SAMPLE_KEYS) and bool(sample["has_depth"]) and bool(sample["has_labels"])
     items = make_eval_set("folder", tmp_path)
@@ -259,3 +264,50 @@ def test_waypoint_margin_keeps_the_camera_from_stopping_face_to_a_wall():
     assert close_share(0.35) > 0.45 and close_share(0.8) < 0.3
     default = render_sequence(55, 0, 3, 24, 32, "robot", None, style="rich")
     assert default.info["waypoint_margin_m"] == 0.35
+
+
+def test_robot_start_turn_lets_short_robot_sequences_drive():
+    def distances(start_turn: float) -> np.ndarray:  # metres from first to last pose, 16 robot runs of 60 frames
+        out = []
+        for index in range(16):
+            rng = np.random.default_rng([56, index])
+            poses = trajectory(random_scene(rng), 60, rng, "robot", 0.8, robot_start_turn_deg=start_turn)
+            out.append(np.linalg.norm(poses[-1][1] - poses[0][1]))
+        return np.array(out)
+
+    # Measured (plain rooms of seed 56): any first heading leaves 11 of 16 robots turning on the spot
+    # for all 2 s; within 45 degrees of the first leg none, and they drive 0.07-0.78 m (median 0.21).
+    anywhere, facing = distances(180.0), distances(45.0)
+    assert (anywhere < 0.01).sum() == 11 and (facing < 0.01).sum() == 0
+    assert np.median(facing) > 0.18 and facing.min() > 0.05
+    # The default keeps the draw every earlier data set was made with.
+    rng_a, rng_b = np.random.default_rng([56, 0]), np.random.default_rng([56, 0])
+    scene_a, scene_b = random_scene(rng_a), random_scene(rng_b)
+    old = trajectory(scene_a, 30, rng_a, "robot", 0.8)
+    new = trajectory(scene_b, 30, rng_b, "robot", 0.8, robot_start_turn_deg=180.0)
+    assert all(np.array_equal(a[0], b[0]) and np.array_equal(a[1], b[1]) for a, b in zip(old, new))
+    assert render_sequence(55, 0, 2, 24, 32, "robot", None, style="rich",
+                           robot_start_turn_deg=45.0).info["robot_start_turn_deg"] == 45.0
+
+
+def test_min_baseline_skips_a_sequence_that_only_turns(tmp_path, caplog):
+    pytest.importorskip("torch", reason="the training data sources are torch datasets")
+    from training.config import DataConfig
+    from training.data.errors import DataError
+    from training.data.factory import make_dataset
+
+    # Sequence 0 of seed 56 is a robot turning on the spot for all 30 frames (robot-start-turn test),
+    # sequence 1 a hand-held walk.
+    write_folder(render_sequence(56, 0, 30, 24, 32, "robot", 0.8), tmp_path / "turning")
+    write_folder(render_sequence(56, 1, 30, 24, 32, "handheld"), tmp_path / "walking")
+    options = {"stride": 5, "min_baseline": 0.05}
+    with caplog.at_level("WARNING", logger="training"):
+        dataset = make_dataset(DataConfig(source="folder", path=str(tmp_path), options=options), (0, -1, 1), 24, 32)
+    assert "1 of 2 sequences give no sample with min_baseline 0.05 m (the camera only turns): turning" in caplog.text
+    walking = make_dataset(DataConfig(source="folder", path=str(tmp_path / "walking"), options={"stride": 5}),
+                           (0, -1, 1), 24, 32)
+    assert len(dataset) == len(walking) == 20  # the walk moves more than 5 cm in every 5 frames
+    for index in range(len(dataset)):
+        assert float(dataset[index]["poses"][1:, :3, 3].norm(dim=1).min()) >= 0.05 - 1e-6
+    with pytest.raises(DataError, match="turning: no sample: the camera never moves 0.05 m"):
+        make_dataset(DataConfig(source="folder", path=str(tmp_path / "turning"), options=options), (0, -1, 1), 24, 32)

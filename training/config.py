@@ -61,7 +61,7 @@ class DataConfig:
     """One data source. ``source`` picks the loader; ``path``/``split_file`` mean what it documents."""
 
     source: str = "synthetic"  # nyu_raw | folder | rosbag | synthetic (validation also: eval sources)
-    path: str | tuple[str, ...] = ""  # dataset root folder, image folder, rosbag; rosbag: also a glob or a list
+    path: str | tuple[str, ...] = ""  # dataset root folder, image folder, rosbag; folder, rosbag: also a list
     split_file: str = ""  # split text file (nyu_raw: one sample per line), "" = none
     options: dict[str, Any] = field(default_factory=dict)  # source-specific settings, see each loader
     augment: AugmentConfig | None = field(default_factory=AugmentConfig)  # null = no augmentation
@@ -70,8 +70,9 @@ class DataConfig:
     def __post_init__(self) -> None:
         if not self.source:
             raise ValueError("data.source must be set")
-        if not isinstance(self.path, str) and self.source != "rosbag":
-            raise ValueError(f"data.path: a list of paths is only read by source rosbag, not {self.source!r}")
+        if not isinstance(self.path, str) and self.source not in ("rosbag", "folder"):
+            raise ValueError("data.path: a list of paths is only read by sources folder and rosbag, "
+                             f"not {self.source!r}")
 
 
 @dataclass(frozen=True)

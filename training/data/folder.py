@@ -24,8 +24,9 @@ Layout (``data.path``)::
     crop: 0                    # optional, pixels removed from every side after undistortion
 
 ``data.path`` may also be a folder of such sequence folders (e.g. the output of
-``training.synthetic.generate``): the dataset is their concatenation, a sample never spans two
-sequences, and each sequence uses its own ``labels/``, ``depth/`` and ``structure/``.
+``training.synthetic.generate``), or a list of either (e.g. two generator runs): the dataset is the
+concatenation of all sequences, a sample never spans two sequences, and each sequence uses its own
+``labels/``, ``depth/`` and ``structure/``.
 
 A sample is frame t (the target) with the frames the spacing rule picks for the other ``frame_ids``
 (:mod:`training.data.spacing`): by default frames t + stride * id; by camera motion (``spacing:
@@ -34,7 +35,8 @@ t whose frames all exist is a sample. Labels and depth may have the image size (
 image; depth is taken as registered to the undistorted image) or the cropped size. Keys of side
 files are the frame stems.
 
-``DataConfig.options``: ``stride`` (1), ``spacing`` and its ranges (:mod:`training.data.spacing`),
+``DataConfig.options``: ``stride`` (1), ``spacing``, its ranges and ``min_baseline`` (:mod:`training.data.spacing`;
+in a folder of sequences, one whose camera never moves that far is skipped with a warning),
 ``labels_dir`` (``<path>/labels``), ``structure_dir`` (``<path>/structure``), ``depth_dir``
 (``<path>/depth``), ``depth_png_scale`` (1000: PNG units per metre), ``poses_file``
 (``<path>/poses.txt``; read when it exists), ``two_view_prior`` (false: when true, each sample carries
@@ -44,6 +46,7 @@ on the undistorted frames before the resize to the network size and kept for the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +84,11 @@ INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "cro
 OPTIONS = {*SPACING_OPTIONS, "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file",
            "two_view_prior"}
 POSES_FILE = "poses.txt"
+LOG = logging.getLogger("training")
+
+
+class NoBaselineError(DataError):
+    """Every sample of a sequence was dropped by ``min_baseline`` (the camera only turned)."""
 
 
 def read_intrinsics(path: Path) -> dict[str, Any]:
@@ -167,6 +175,9 @@ class FolderDataset(FrameDataset):
                                          stamps_from_names([f.stem for f in self.frames]), self.poses)
         except DataError as error:
             raise DataError(f"{self.path}: {error}") from error
+        if not self.samples and self.spacing.min_baseline > 0:
+            raise NoBaselineError(f"{self.path}: no sample: the camera never moves {self.spacing.min_baseline:g} m "
+                                  f"between a target and its sources ({self.spacing.describe()})")
         if not self.samples:
             raise DataError(f"{self.path}: {len(self.frames)} frames are too few for frame_ids "
                             f"{list(self.frame_ids)} at spacing {self.spacing.mode} ({self.spacing.describe()})")
@@ -192,13 +203,26 @@ class FolderDataset(FrameDataset):
         spacing = spacing_from_options(options)
         options = {k: v for k, v in options.items() if k not in SPACING_OPTIONS} | {"spacing": spacing}
         augment = data.augment if train else None
-        folders = sequence_folders(data.path)
-        if folders == [Path(data.path)]:
-            return cls(data.path, tuple(frame_ids), height, width, augment=augment, **options)
+        paths = [data.path] if isinstance(data.path, (str, Path)) else list(data.path)
+        folders = [folder for path in paths for folder in sequence_folders(path)]
+        if len(paths) == 1 and folders == [Path(paths[0])]:
+            return cls(paths[0], tuple(frame_ids), height, width, augment=augment, **options)
         shared = sorted(k for k in ("labels_dir", "structure_dir", "depth_dir", "poses_file") if k in options)
         if shared:
             raise DataError(f"{data.path}: {shared} cannot be set for a folder of sequences (each uses its own)")
-        return ConcatDataset([cls(f, tuple(frame_ids), height, width, augment=augment, **options) for f in folders])
+        parts, turning = [], []
+        for folder in folders:
+            try:
+                parts.append(cls(folder, tuple(frame_ids), height, width, augment=augment, **options))
+            except NoBaselineError:
+                turning.append(folder.name)
+        if turning:
+            LOG.warning("%s: %d of %d sequences give no sample with min_baseline %g m (the camera only turns): %s",
+                        data.path, len(turning), len(folders), spacing.min_baseline, ", ".join(turning))
+        if not parts:
+            raise DataError(f"{data.path}: no sequence has a sample with sources >= {spacing.min_baseline:g} m "
+                            "from the target (min_baseline)")
+        return ConcatDataset(parts)
 
     def __len__(self) -> int:
         return len(self.samples)

@@ -22,6 +22,12 @@ So the sources can be chosen by what the camera did instead:
 ``auto``
     ``motion`` when poses exist, else ``time``.
 
+``min_baseline`` (metres, 0 = off; any mode, needs poses) drops every sample in which a source lies
+closer than this to the target. With the camera's poses in the warp, a source the camera only
+turned to (a robot rotating on the spot) is matched exactly at *any* depth: the per-pixel minimum
+over sources then picks it and the sample teaches no depth at all. Half the samples of the rich
+training rooms were such turns (docs/training.md).
+
 Frame id ``±k`` chains the rule ``k`` times (the second source is spaced from the first). No
 source is searched further than ``max_gap_seconds`` (2 s) from the frame it is spaced from: after
 that long the scene may have changed. All rules are frame-rate independent, so the defaults hold
@@ -53,6 +59,7 @@ class Spacing:
     min_seconds: float = 0.2
     max_seconds: float = 0.6
     max_gap_seconds: float = 2.0
+    min_baseline: float = 0.0  # metres between the target and every source; 0 = no requirement
 
     def __post_init__(self) -> None:
         if self.mode not in MODES:
@@ -65,15 +72,17 @@ class Spacing:
                 raise DataError(f"spacing needs 0 <= {low} < {high}, got {getattr(self, low)}, {getattr(self, high)}")
         if self.max_gap_seconds <= 0:
             raise DataError(f"max_gap_seconds must be positive, got {self.max_gap_seconds}")
+        if self.min_baseline < 0:
+            raise DataError(f"min_baseline must be >= 0 metres, got {self.min_baseline}")
 
     def describe(self) -> str:
         """The rule in words, for log lines and errors."""
-        if self.mode == "frames":
-            return f"stride {self.stride}"
         motion = (f"{self.min_translation:g}-{self.max_translation:g} m or "
                   f"{self.min_rotation_deg:g}-{self.max_rotation_deg:g} deg")
         time = f"{self.min_seconds:g}-{self.max_seconds:g} s"
-        return {"motion": motion, "time": time, "auto": f"{motion} (with poses), else {time}"}[self.mode]
+        rule = {"frames": f"stride {self.stride}", "motion": motion, "time": time,
+                "auto": f"{motion} (with poses), else {time}"}[self.mode]
+        return rule + (f", sources >= {self.min_baseline:g} m from the target" if self.min_baseline > 0 else "")
 
 
 #: ``DataConfig.options`` keys read by :func:`spacing_from_options` (``spacing`` is the mode).
@@ -179,6 +188,24 @@ def sample_frames(frame_ids: tuple[int, ...], count: int, spacing: Spacing, stam
     poses:
         ``[N,4,4]`` world-from-camera, or None.
     """
+    if spacing.min_baseline > 0 and poses is None:
+        raise DataError(f"min_baseline {spacing.min_baseline:g} m needs camera poses (poses.txt, e.g. "
+                        "options.odometry_topic for a rosbag)")
+    samples = _spaced_samples(frame_ids, count, spacing, stamps, poses)
+    if spacing.min_baseline > 0:
+        assert poses is not None
+        samples = [s for s in samples if _baselines(poses, s).min(initial=np.inf) >= spacing.min_baseline]
+    return samples
+
+
+def _baselines(poses: np.ndarray, sample: tuple[int, ...]) -> np.ndarray:
+    """``[S]`` metres between the target (``sample[0]``) and each source of ``sample``."""
+    return np.linalg.norm(poses[list(sample[1:]), :3, 3] - poses[sample[0], :3, 3], axis=1)
+
+
+def _spaced_samples(frame_ids: tuple[int, ...], count: int, spacing: Spacing, stamps: np.ndarray | None,
+                    poses: np.ndarray | None) -> list[tuple[int, ...]]:
+    """:func:`sample_frames` before the baseline requirement."""
     mode = resolved_mode(spacing, poses is not None)
     if mode == "frames":
         offsets = [spacing.stride * f for f in frame_ids]

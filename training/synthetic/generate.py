@@ -81,7 +81,7 @@ class Sequence:
 def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
                     camera_height: float | None = 0.8, hfov_deg: float = 65.0, label_noise: str = "none",
                     style: str = "plain", supersample: int = 1, fps: float = FPS,
-                    waypoint_margin: float = MARGIN) -> Sequence:
+                    waypoint_margin: float = MARGIN, robot_start_turn_deg: float = 180.0) -> Sequence:
     """Render sequence ``index`` of a run with ``seed`` (see the module docstring).
 
     ``style``: ``plain`` (the first generator's rooms, :mod:`.scene`), ``rich``
@@ -94,6 +94,8 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     ``supersample``: rays per pixel side for the colour (:func:`.room.render`); the room, the
     trajectory, depth and labels do not depend on it. ``waypoint_margin``: metres between the
     trajectory's waypoints (where the camera stops and turns) and walls or furniture.
+    ``robot_start_turn_deg``: the robot's first heading lies within this of its first leg's (180: any
+    heading, the default; smaller values let short sequences drive instead of only turning).
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
@@ -110,7 +112,7 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     pitch = ROBOT_PITCH
     if camera_height is None:
         camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
-    poses = trajectory(scene, frames, rng, motion, camera_height, pitch, fps, waypoint_margin)
+    poses = trajectory(scene, frames, rng, motion, camera_height, pitch, fps, waypoint_margin, robot_start_turn_deg)
     K = intrinsics(width, height, hfov_deg)
     views = [render(scene.room, K, R, t, width, height, supersample) for R, t in poses]
     labels = np.stack([v.labels for v in views])
@@ -121,6 +123,7 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
             "camera_height_m": camera_height if motion == "robot" else None,
             "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "supersample": supersample,
             "floor_y": FLOOR_Y, "waypoint_margin_m": waypoint_margin,
+            "robot_start_turn_deg": robot_start_turn_deg if motion == "robot" else None,
             "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
     return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
                     poses, K, START_NS + np.round(np.arange(frames) * 1e9 / fps).astype(np.int64), info)
@@ -268,21 +271,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--waypoint-margin", type=float, default=MARGIN,
                         help="metres between the trajectory's waypoints (where the camera stops and turns) and "
                              f"walls or furniture (default {MARGIN}; the path between them keeps {MARGIN})")
+    parser.add_argument("--robot-start-turn", type=float, default=180.0, metavar="DEG",
+                        help="the robot starts within DEG of its first leg's heading (default 180: any heading; a "
+                             "robot may then spend a whole short sequence turning on the spot, teaching no depth)")
     parser.add_argument("--hfov", type=float, default=65.0, help="horizontal field of view (degrees)")
     parser.add_argument("--format", choices=("folder", "bag", "both"), default="folder")
     parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
     parser.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1")
     args = parser.parse_args(argv)
     if (args.sequences < 1 or args.frames < 1 or not 0 < args.fps <= 1000 or min(args.height, args.width) < 8
-            or args.supersample < 1 or args.waypoint_margin < MARGIN):
-        parser.error(f"--sequences, --frames, --supersample, --fps must be positive, the image at least 8x8 and "
-                     f"--waypoint-margin at least {MARGIN}")
+            or args.supersample < 1 or args.waypoint_margin < MARGIN or not 0 <= args.robot_start_turn <= 180):
+        parser.error(f"--sequences, --frames, --supersample, --fps must be positive, the image at least 8x8, "
+                     f"--waypoint-margin at least {MARGIN} and --robot-start-turn within 0-180 degrees")
     for index in range(args.first_index, args.first_index + args.sequences):
         motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
         camera_height = args.camera_height if args.camera_height is not None or args.style != "plain" else 0.8
         sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
                                    camera_height, args.hfov, args.label_noise, args.style, args.supersample,
-                                   args.fps, args.waypoint_margin)
+                                   args.fps, args.waypoint_margin, args.robot_start_turn)
         name = f"seq_{index:04d}"
         if args.format in ("folder", "both"):
             write_folder(sequence, args.output / name)

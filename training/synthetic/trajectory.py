@@ -77,13 +77,19 @@ def _heading(v: np.ndarray) -> float:
 
 def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera_height: float = 0.8,
                      pitch: float = ROBOT_PITCH, fps: float = FPS,
-                     waypoint_margin: float = MARGIN) -> list[tuple[np.ndarray, np.ndarray]]:
+                     waypoint_margin: float = MARGIN,
+                     start_turn_deg: float = 180.0) -> list[tuple[np.ndarray, np.ndarray]]:
     """``frames`` poses of a robot camera at ``camera_height`` m above the floor, ``fps`` per second
-    (see the module docstring); it stops and turns at waypoints ``waypoint_margin`` from obstacles."""
+    (see the module docstring); it stops and turns at waypoints ``waypoint_margin`` from obstacles.
+    It starts within ``start_turn_deg`` of the heading of its first leg (180: any heading)."""
     y = FLOOR_Y - camera_height
     dt = 1.0 / fps
     points = _waypoints(scene, rng, 2, waypoint_margin)
-    position, yaw = points[0].copy(), float(rng.uniform(-np.pi, np.pi))
+    if start_turn_deg >= 180.0:  # any heading (the draw every earlier data set was made with)
+        position, yaw = points[0].copy(), float(rng.uniform(-np.pi, np.pi))
+    else:
+        limit = np.radians(start_turn_deg)
+        position, yaw = points[0].copy(), _heading(points[1] - points[0]) + float(rng.uniform(-limit, limit))
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     target_index = 1
     v_max, w_max = rng.uniform(0.2, 0.6), np.radians(rng.uniform(20, 40))
@@ -182,12 +188,14 @@ def _fill_nan(values: np.ndarray) -> np.ndarray:
 
 def trajectory(scene: Scene, frames: int, rng: np.random.Generator, motion: str, camera_height: float = 0.8,
                pitch: float = ROBOT_PITCH, fps: float = FPS,
-               waypoint_margin: float = MARGIN) -> list[tuple[np.ndarray, np.ndarray]]:
+               waypoint_margin: float = MARGIN,
+               robot_start_turn_deg: float = 180.0) -> list[tuple[np.ndarray, np.ndarray]]:
     """Poses of ``motion`` ``"robot"`` (at ``camera_height``, ``pitch``) or ``"handheld"``, ``fps`` per
     second, through waypoints at least ``waypoint_margin`` m from walls and furniture footprints (the
-    path between them keeps ``MARGIN``; a larger margin keeps the camera from stopping face to a wall)."""
+    path between them keeps ``MARGIN``; a larger margin keeps the camera from stopping face to a wall).
+    ``robot_start_turn_deg``: see :func:`robot_trajectory`."""
     if motion == "robot":
-        return robot_trajectory(scene, frames, rng, camera_height, pitch, fps, waypoint_margin)
+        return robot_trajectory(scene, frames, rng, camera_height, pitch, fps, waypoint_margin, robot_start_turn_deg)
     if motion == "handheld":
         return handheld_trajectory(scene, frames, rng, fps, waypoint_margin)
     raise ValueError(f"motion must be 'robot' or 'handheld', got {motion!r}")
