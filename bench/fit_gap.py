@@ -1,0 +1,94 @@
+"""Does a model fail to learn its training rooms, or fail to carry them to new rooms?
+
+Scores one checkpoint, with the held-out protocol of ``bench/speed_accuracy.py`` (evenly spaced
+frames of every sequence, median-scaled, :func:`training.evaluate.evaluate_items`), on several
+folders of generated sequences: its own training rooms beside validation rooms, each next to a
+constant depth on the same frames. A model far better on its training rooms than on new ones has
+learnt the rooms, not the geometry: more rooms, not more steps, is then what it lacks. Each
+sequence is also scored alone, with how far its camera travelled (``poses.txt``), so rooms whose
+camera only turned (no depth to learn from, docs/data.md ``min_baseline``) can be told apart. Usage::
+
+    .venv/bin/python bench/fit_gap.py --checkpoint output/richwm/run/checkpoints/step_00005120.pt \\
+        --set training=output/richwm/train --set validation=output/richwm/val --output bench/results/fit_gap.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.speed_accuracy import accuracy  # noqa: E402
+from gam_depth_ros.inference import create_backend  # noqa: E402
+from training.data.eval_sets import FolderEvalSet  # noqa: E402
+from training.data.poses import read_pose_file  # noqa: E402
+from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
+
+
+def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
+    return np.ones(rgb.shape[:2]), None
+
+
+def per_sequence(model, folder: Path, count: int) -> list[dict]:
+    """Model and constant AbsRel on ``count`` evenly spaced frames of each sequence, and the camera's path (m)."""
+    rows = []
+    for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
+        frames = FolderEvalSet(intrinsics.parent)
+        items = [frames[i] for i in range(0, len(frames), max(1, len(frames) // count))[:count]]
+        poses = read_pose_file(intrinsics.parent / "poses.txt", len(frames))
+        rows.append({"sequence": intrinsics.parent.name,
+                     "camera_path_m": float(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()),
+                     "abs_rel": evaluate_items(model, items)["depth"]["abs_rel"],
+                     "constant_abs_rel": evaluate_items(constant_depth, items)["depth"]["abs_rel"]})
+    return rows
+
+
+def parse_set(text: str) -> tuple[str, Path]:
+    """``NAME=FOLDER`` -> (name, folder)."""
+    name, sep, folder = text.partition("=")
+    if not sep or not name or not folder:
+        raise argparse.ArgumentTypeError(f"--set {text!r}: expected NAME=FOLDER")
+    return name, Path(folder)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--checkpoint", required=True, type=Path, help=".pt or .safetensors checkpoint")
+    parser.add_argument("--set", dest="sets", action="append", type=parse_set, required=True,
+                        help="NAME=FOLDER of generated sequence folders (repeat)")
+    parser.add_argument("--per-sequence", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    args = parser.parse_args(argv)
+    started = time.time()
+    model = backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0)
+    results = {}
+    for name, folder in args.sets:
+        items = list(sequence_folder_items(folder, args.per_sequence))
+        scored = accuracy(evaluate_items(model, items))
+        constant = accuracy(evaluate_items(constant_depth, items))
+        results[name] = {"folder": str(folder), "images": len(items), "model": scored, "constant_depth": constant,
+                         "sequences": per_sequence(model, folder, args.per_sequence)}
+        print(f"{name}: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
+              f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), {len(items)} frames",
+              flush=True)
+    report = {"command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+              "checkpoint": str(args.checkpoint), "per_sequence": args.per_sequence,
+              "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version()},
+              "seconds": round(time.time() - started, 1), "sets": results}
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
