@@ -303,7 +303,8 @@ def test_min_baseline_skips_a_sequence_that_only_turns(tmp_path, caplog):
     options = {"stride": 5, "min_baseline": 0.05}
     with caplog.at_level("WARNING", logger="training"):
         dataset = make_dataset(DataConfig(source="folder", path=str(tmp_path), options=options), (0, -1, 1), 24, 32)
-    assert "1 of 2 sequences give no sample with min_baseline 0.05 m (the camera only turns): turning" in caplog.text
+    skipped = f"1 of 2 sequences give no sample with min_baseline 0.05 m (the camera only turns): {tmp_path}/turning"
+    assert skipped + "\n" in caplog.text + "\n"
     walking = make_dataset(DataConfig(source="folder", path=str(tmp_path / "walking"), options={"stride": 5}),
                            (0, -1, 1), 24, 32)
     assert len(dataset) == len(walking) == 20  # the walk moves more than 5 cm in every 5 frames

@@ -215,7 +215,7 @@ class FolderDataset(FrameDataset):
             try:
                 parts.append(cls(folder, tuple(frame_ids), height, width, augment=augment, **options))
             except NoBaselineError:
-                turning.append(folder.name)
+                turning.append(str(folder))
         if turning:
             LOG.warning("%s: %d of %d sequences give no sample with min_baseline %g m (the camera only turns): %s",
                         data.path, len(turning), len(folders), spacing.min_baseline, ", ".join(turning))
