@@ -30,7 +30,12 @@ from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
 from training.data.poses import read_pose_file  # noqa: E402
-from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    backend_predictor,
+    evaluate_items,
+    evenly_spaced_frames,
+    sequence_folder_items,
+)
 
 
 def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
@@ -38,11 +43,12 @@ def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
 
 
 def per_sequence(model, folder: Path, count: int) -> list[dict]:
-    """Model and constant AbsRel on ``count`` evenly spaced frames of each sequence, and the camera's path (m)."""
+    """Model and constant AbsRel on ``count`` evenly spaced frames of each sequence (the frames the set's
+    score uses), and the camera's path in metres."""
     rows = []
     for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
         frames = FolderEvalSet(intrinsics.parent)
-        items = [frames[i] for i in range(0, len(frames), max(1, len(frames) // count))[:count]]
+        items = evenly_spaced_frames(frames, count)
         poses = read_pose_file(intrinsics.parent / "poses.txt", len(frames))
         rows.append({"sequence": intrinsics.parent.name,
                      "camera_path_m": float(np.linalg.norm(np.diff(poses[:, :3, 3], axis=0), axis=1).sum()),

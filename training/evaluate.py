@@ -101,10 +101,13 @@ def sequence_folder_items(folder: str | Path, per_sequence: int) -> Iterable[Eva
     """``per_sequence`` evenly spaced frames with depth (and labels) of every sequence folder under
     ``folder`` (the generator's layout: ``<folder>/<sequence>/intrinsics.yaml``), in name order."""
     for intrinsics in sorted(Path(folder).glob("*/intrinsics.yaml")):
-        frames = FolderEvalSet(intrinsics.parent)
-        step = max(1, len(frames) // per_sequence)
-        for index in range(0, len(frames), step)[:per_sequence]:
-            yield frames[index]
+        yield from evenly_spaced_frames(FolderEvalSet(intrinsics.parent), per_sequence)
+
+
+def evenly_spaced_frames(frames: FolderEvalSet, count: int) -> list[EvalItem]:
+    """``count`` evenly spaced frames of one sequence, from its first (the held-out protocol's choice)."""
+    step = max(1, len(frames) // count)
+    return [frames[index] for index in range(0, len(frames), step)[:count]]
 
 
 def backend_predictor(backend, depth_scale: float) -> Predictor:
