@@ -85,11 +85,12 @@ def robot_trajectory(scene: Scene, frames: int, rng: np.random.Generator, camera
     y = FLOOR_Y - camera_height
     dt = 1.0 / fps
     points = _waypoints(scene, rng, 2, waypoint_margin)
+    position = points[0].copy()
     if start_turn_deg >= 180.0:  # any heading (the draw every earlier data set was made with)
-        position, yaw = points[0].copy(), float(rng.uniform(-np.pi, np.pi))
+        yaw = float(rng.uniform(-np.pi, np.pi))
     else:
         limit = np.radians(start_turn_deg)
-        position, yaw = points[0].copy(), _heading(points[1] - points[0]) + float(rng.uniform(-limit, limit))
+        yaw = _heading(points[1] - points[0]) + float(rng.uniform(-limit, limit))
     poses: list[tuple[np.ndarray, np.ndarray]] = []
     target_index = 1
     v_max, w_max = rng.uniform(0.2, 0.6), np.radians(rng.uniform(20, 40))
