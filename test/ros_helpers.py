@@ -159,17 +159,32 @@ class NodeClient:
                 return self.depth.get(stamp_ns)
         raise AssertionError(f"no {wait_for} for stamp {stamp_ns}")
 
-    def next_diagnostics(self, timeout: float = 5.0) -> tuple[int, str, dict]:
-        """The first diagnostics the node publishes after this call."""
+    def next_diagnostics(self, timeout: float = 5.0, until=None) -> tuple[int, str, dict]:
+        """The first diagnostics the node publishes after this call; with ``until(level, message, values)``,
+        the first of those it accepts. A message the node sent before the frames just exchanged can still
+        arrive after them (DDS orders each topic alone), so a test waiting for what those frames changed
+        says what it waits for."""
         seen = len(self.diagnostics)
-        assert wait_until(self.executor, lambda: len(self.diagnostics) > seen, timeout), "no diagnostics"
-        return self.diagnostics[-1]
+
+        def accepted():
+            return [entry for entry in self.diagnostics[seen:] if until is None or until(*entry)]
+
+        assert wait_until(self.executor, lambda: bool(accepted()), timeout), \
+            f"no {'' if until is None else 'such '}diagnostics in {timeout} s: {self.diagnostics[seen:]}"
+        return accepted()[0] if until is not None else self.diagnostics[-1]
 
     def spin(self, seconds: float) -> None:
         wait_until(self.executor, lambda: False, seconds)
 
     def close(self) -> None:
         self._client.close()
+
+
+def assert_stopped_cleanly(process) -> None:
+    """SIGINT the node subprocess and check it exited with status 0; the message says which status
+    (-9: still running 10 s after SIGINT, killed) beside the node's log."""
+    status = stop_node(process)
+    assert status == 0, f"node exit status {status} (-9: killed, still running 10 s after SIGINT)\n{node_log(process)}"
 
 
 @pytest.fixture()
@@ -194,4 +209,4 @@ def run_node(tmp_path, small_model):
     yield start
     for process, client in started:
         client.close()
-        assert stop_node(process) == 0, node_log(process)
+        assert_stopped_cleanly(process)

@@ -15,7 +15,15 @@ from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
 from fault_models import write_fault_model
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import REPO, configure_process, node_log, ros_env, start_node, stop_node, wait_until
+from ros_helpers import (
+    REPO,
+    assert_stopped_cleanly,
+    configure_process,
+    node_log,
+    ros_env,
+    start_node,
+    wait_until,
+)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -64,7 +72,7 @@ def fault_node(tmp_path_factory):
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown(context=context)
-    assert stop_node(process) == 0, node_log(process)
+    assert_stopped_cleanly(process)
 
 
 def send(env, rgb: np.ndarray, nanosec: int, info_size=(W, H)) -> None:

@@ -25,14 +25,14 @@ def test_stamps_on_another_clock_are_published_but_not_taken_as_latency(run_node
     stamp = 7 * 10**9 + 123  # a device clock counting from its boot, 1.8e9 s behind the wall clock
     depth = client.send(stamp, info=INFO)
     assert (depth.header.stamp.sec, depth.header.stamp.nanosec, depth.header.frame_id) == (7, 123, "cam")
-    level, message, values = client.next_diagnostics()
+    level, message, values = client.next_diagnostics(until=lambda level, message, values: "another clock" in message)
     assert level == 1 and "s behind the node's system clock (another clock" in message, message
     assert "end_to_end_ms_p50" not in values  # was 1.8e12 ms
     assert "end-to-end latency not measured" in node_log(process)
     now = time.time_ns()  # the same clock as the node's: a real latency again, and the warning goes
     client.send(now)
     client.send(now + 1_000_000)
-    level, message, values = client.next_diagnostics()
+    level, message, values = client.next_diagnostics(until=lambda level, message, values: "end_to_end_ms_p50" in values)
     assert "another clock" not in message
     assert 0.0 <= float(values["end_to_end_ms_p50"]) < 10_000.0
     # use_sim_time switched on while running (rclpy's own parameter): accepted, and the node's clock
@@ -58,11 +58,13 @@ def test_stamps_going_back_reset_the_floor_filter_and_the_frames_still_flow(run_
     assert depth.header.stamp.sec * 10**9 + depth.header.stamp.nanosec == looped
     assert wait_until(client.executor, lambda: "input stamps went back by 5.200 s" in node_log(process), 5.0)
     assert "the floor-scale filter starts over" in node_log(process)
-    level, message, values = client.next_diagnostics()
+    level, message, values = client.next_diagnostics(until=lambda level, message, values:
+                                                     values.get("time_jumps_back", "0") != "0")
     assert values["time_jumps_back"] == "1"
     client.send(looped + 100_000_000)  # forwards again from the new start: no new jump
     assert client.next_diagnostics()[2]["time_jumps_back"] == "1"
-    assert node_log(process).count("input stamps went back") == 1
+    # the warning once (the floor-scale reason "reset: input stamps went back" may also be in a statistics line)
+    assert node_log(process).count("input stamps went back by") == 1, node_log(process)
 
 
 def test_use_sim_time_without_clock_still_reports_then_measures_on_the_clock(run_node):  # noqa: F811
@@ -72,13 +74,14 @@ def test_use_sim_time_without_clock_still_reports_then_measures_on_the_clock(run
     stamp = 1000 * 10**9  # a bag's recorded time
     depth = client.send(stamp, info=INFO)
     assert depth.header.stamp.sec == 1000
-    level, message, _ = client.next_diagnostics()
+    # a report of the period before the frame may still arrive after its depth
+    level, message, _ = client.next_diagnostics(until=lambda level, message, values: "/clock" in message)
     assert level == 1 and "use_sim_time is true but no /clock has been received" in message, message
     clock_now = stamp + 50_000_000  # /clock starts: 50 ms after the frame's stamp
     for _ in range(5):
         client.clock.publish(Clock(clock=Time(sec=clock_now // 10**9, nanosec=clock_now % 10**9)))
         wait_until(client.executor, lambda: False, 0.1)
     client.send(stamp + 1)
-    level, message, values = client.next_diagnostics()
+    level, message, values = client.next_diagnostics(until=lambda level, message, values: "end_to_end_ms_p50" in values)
     assert "/clock" not in message and "another clock" not in message, message
     assert 0.0 <= float(values["end_to_end_ms_p50"]) < 1000.0  # measured on the simulated clock

@@ -17,7 +17,14 @@ from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import DescribeParameters, SetParameters, SetParametersAtomically
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
-from ros_helpers import configure_process, node_log, smooth_image, start_node, stop_node, wait_until
+from ros_helpers import (
+    assert_stopped_cleanly,
+    configure_process,
+    node_log,
+    smooth_image,
+    start_node,
+    wait_until,
+)
 from sensor_msgs.msg import CameraInfo, Image, PointCloud2
 from std_msgs.msg import Header
 
@@ -108,7 +115,7 @@ def tuning(tmp_path_factory, small_model):  # noqa: F811
     executor.shutdown()
     node.destroy_node()
     rclpy.try_shutdown(context=context)
-    assert stop_node(process) == 0, node_log(process)
+    assert_stopped_cleanly(process)
 
 
 def test_colormap_and_range_change_from_the_next_frame(tuning):
