@@ -15,6 +15,7 @@ camera only turned (no depth to learn from, docs/data.md ``min_baseline``) can b
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import platform
@@ -40,6 +41,24 @@ from training.evaluate import (  # noqa: E402
 
 def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
     return np.ones(rgb.shape[:2]), None
+
+
+class RememberedPredictor:
+    """``predict`` run once per distinct image: the set's score and the per-sequence scores use the
+    same frames, loaded twice (:meth:`forget` between sets bounds the memory)."""
+
+    def __init__(self, predict) -> None:
+        self.predict = predict
+        self.outputs: dict[bytes, tuple] = {}
+
+    def __call__(self, rgb: np.ndarray):
+        key = hashlib.blake2b(rgb.tobytes(), digest_size=16).digest() + repr(rgb.shape).encode()
+        if key not in self.outputs:
+            self.outputs[key] = self.predict(rgb)
+        return self.outputs[key]
+
+    def forget(self) -> None:
+        self.outputs.clear()
 
 
 def per_sequence(model, folder: Path, count: int) -> list[dict]:
@@ -75,7 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
     started = time.time()
-    model = backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0)
+    model = RememberedPredictor(backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0))
     results = {}
     for name, folder in args.sets:
         items = list(sequence_folder_items(folder, args.per_sequence))
@@ -83,6 +102,7 @@ def main(argv: list[str] | None = None) -> int:
         constant = accuracy(evaluate_items(constant_depth, items))
         results[name] = {"folder": str(folder), "images": len(items), "model": scored, "constant_depth": constant,
                          "sequences": per_sequence(model, folder, args.per_sequence)}
+        model.forget()
         print(f"{name}: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
               f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), {len(items)} frames",
               flush=True)

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import yaml
 
+from gam_depth_ros.evaluation.live import stop_node  # noqa: F401 - one implementation, re-exported
+
 REPO = Path(__file__).resolve().parents[1]
 SHM_PROFILE = REPO / "config" / "fastdds_shm.xml"
 
@@ -71,19 +73,6 @@ def start_node(
     process.log_path = folder / f"{name}.log"  # type: ignore[attr-defined]
     process.log_file = log  # type: ignore[attr-defined]
     return process
-
-
-def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> int:
-    """SIGINT, then SIGKILL after ``timeout``; return the exit status."""
-    if process.poll() is None:
-        process.send_signal(2)
-        try:
-            process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-    process.log_file.close()  # type: ignore[attr-defined]
-    return process.returncode
 
 
 def node_log(process: subprocess.Popen) -> str:

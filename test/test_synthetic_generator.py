@@ -10,6 +10,7 @@ from training.synthetic.generate import (
     ODOM_TOPIC,
     TF_STATIC_TOPIC,
     TOPICS,
+    main,
     render_sequence,
     write_bag,
     write_folder,
@@ -30,6 +31,24 @@ def test_sequences_are_a_pure_function_of_seed_and_index():
         np.testing.assert_array_equal(getattr(a, key), getattr(b, key))
     assert not np.array_equal(a.images, c.images)
     assert a.images.shape == (4, H, W, 3) and a.depth.dtype == np.float32 and a.labels.dtype == np.uint8
+
+
+def test_workers_write_the_same_files_as_one_process(tmp_path, capsys):
+    options = ["--style", "rich", "--supersample", "2", "--height", "24", "--width", "32", "--frames", "3",
+               "--sequences", "3", "--seed", "5", "--label-noise", "light"]
+    assert main([*options, "--output", str(tmp_path / "one")]) == 0
+    assert main([*options, "--workers", "2", "--output", str(tmp_path / "two")]) == 0
+    files = sorted(p.relative_to(tmp_path / "one") for p in (tmp_path / "one").rglob("*") if p.is_file())
+    assert len(files) == 3 * (3 * 4 + 3)  # per sequence: 3 frames x (image, depth, labels, exact labels) + 3 files
+    assert files == sorted(p.relative_to(tmp_path / "two") for p in (tmp_path / "two").rglob("*") if p.is_file())
+    for name in files:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes(), name
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3:] == lines[:3] == [f"seq_000{i}: {m}, 3 frames of 32x24" for i, m in
+                                      enumerate(("robot", "handheld", "robot"))]
+    with pytest.raises(SystemExit):
+        main([*options, "--workers", "0", "--output", str(tmp_path / "none")])
+    assert "--workers" in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
 def test_far_wall_depth_equals_the_analytic_distance():

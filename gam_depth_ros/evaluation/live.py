@@ -107,15 +107,18 @@ def _die_with_parent() -> None:
     ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def stop_node(process: subprocess.Popen) -> None:
+def stop_node(process: subprocess.Popen, timeout: float = 10.0) -> int:
+    """SIGINT (the node shuts down cleanly), then SIGKILL after ``timeout``; close the log file that
+    :func:`start_node` (or ``bench/ros_process.py``'s) opened; return the exit status."""
     if process.poll() is None:
-        process.send_signal(2)  # SIGINT: the node shuts down cleanly
+        process.send_signal(2)
         try:
-            process.wait(10)
+            process.wait(timeout)
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
     process.log_file.close()  # type: ignore[attr-defined]
+    return process.returncode
 
 
 def run_live(bag: BagFrames, model: Path, depth_scale: float, rate: float = 1.0, params_file: Path | None = None,

@@ -32,8 +32,11 @@ Speed (one core of the 2-core development machine, CPU time): 128x160 renders 20
 from __future__ import annotations
 
 import argparse
+import multiprocessing
 import sys
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -245,6 +248,22 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
     return path
 
 
+def write_sequence(args: argparse.Namespace, index: int) -> str:
+    """Render sequence ``index`` with :func:`main`'s options and write it; return its log line (one
+    worker's job: a sequence depends only on ``(seed, index)``, so any number of workers writes the same)."""
+    motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
+    camera_height = args.camera_height if args.camera_height is not None or args.style != "plain" else 0.8
+    sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
+                               camera_height, args.hfov, args.label_noise, args.style, args.supersample,
+                               args.fps, args.waypoint_margin, args.robot_start_turn)
+    name = f"seq_{index:04d}"
+    if args.format in ("folder", "both"):
+        write_folder(sequence, args.output / name)
+    if args.format in ("bag", "both"):
+        write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
+    return f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="gam-depth-synth", description=__doc__.splitlines()[0])
     parser.add_argument("--output", required=True, type=Path, help="folder for seq_NNNN/ and/or seq_NNNN_bag/")
@@ -278,23 +297,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--format", choices=("folder", "bag", "both"), default="folder")
     parser.add_argument("--label-noise", choices=sorted(LEVELS), default="none")
     parser.add_argument("--depth-encoding", choices=("32FC1", "16UC1"), default="32FC1")
+    parser.add_argument("--workers", type=int, default=1,
+                        help="processes rendering sequences side by side (one per core; the output is the same "
+                             "for any number)")
     args = parser.parse_args(argv)
     if (args.sequences < 1 or args.frames < 1 or not 0 < args.fps <= 1000 or min(args.height, args.width) < 8
-            or args.supersample < 1 or args.waypoint_margin < MARGIN or not 0 <= args.robot_start_turn <= 180):
-        parser.error(f"--sequences, --frames, --supersample, --fps must be positive, the image at least 8x8, "
-                     f"--waypoint-margin at least {MARGIN} and --robot-start-turn within 0-180 degrees")
-    for index in range(args.first_index, args.first_index + args.sequences):
-        motion = args.motion if args.motion != "mixed" else ("robot" if index % 2 == 0 else "handheld")
-        camera_height = args.camera_height if args.camera_height is not None or args.style != "plain" else 0.8
-        sequence = render_sequence(args.seed, index, args.frames, args.height, args.width, motion,
-                                   camera_height, args.hfov, args.label_noise, args.style, args.supersample,
-                                   args.fps, args.waypoint_margin, args.robot_start_turn)
-        name = f"seq_{index:04d}"
-        if args.format in ("folder", "both"):
-            write_folder(sequence, args.output / name)
-        if args.format in ("bag", "both"):
-            write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
-        print(f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}", flush=True)
+            or args.supersample < 1 or args.waypoint_margin < MARGIN or not 0 <= args.robot_start_turn <= 180
+            or args.workers < 1):
+        parser.error(f"--sequences, --frames, --supersample, --workers, --fps must be positive, the image at "
+                     f"least 8x8, --waypoint-margin at least {MARGIN} and --robot-start-turn within 0-180 degrees")
+    indices = range(args.first_index, args.first_index + args.sequences)
+    if args.workers == 1:
+        for line in map(partial(write_sequence, args), indices):
+            print(line, flush=True)
+        return 0
+    # spawn, not fork: a worker must not inherit a parent's threads (a test's ROS executor, torch's pool)
+    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        for line in pool.map(partial(write_sequence, args), indices):
+            print(line, flush=True)
     return 0
 
 

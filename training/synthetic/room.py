@@ -175,13 +175,16 @@ def _cast(room: Room, K: np.ndarray, R_world_cam: np.ndarray, origin: np.ndarray
         sel = all_rays if isinstance(sel, slice) else sel
         b1 = (np.asarray(box.lo) - origin) * inv[sel]
         b2 = (np.asarray(box.hi) - origin) * inv[sel]
-        t_near = np.nanmax(np.minimum(b1, b2), axis=1)
-        t_far = np.nanmin(np.maximum(b1, b2), axis=1)
+        near_axes, far_axes = np.minimum(b1, b2), np.maximum(b1, b2)
+        # fmax/fmin skip the NaN of a ray parallel to a face plane through the camera, like nanmax/nanmin,
+        # without their copies (the same values, half the generator's time)
+        t_near = np.fmax(np.fmax(near_axes[:, 0], near_axes[:, 1]), near_axes[:, 2])
+        t_far = np.fmin(np.fmin(far_axes[:, 0], far_axes[:, 1]), far_axes[:, 2])
         hit_local = (t_near <= t_far) & (t_near > 1e-6) & (t_near < depth[sel])
         hit = sel[hit_local]
         depth[hit] = t_near[hit_local]
         labels[hit] = box.label
-        normal_axis[hit] = np.argmax(np.minimum(b1, b2), axis=1)[hit_local]
+        normal_axis[hit] = np.argmax(near_axes, axis=1)[hit_local]
         box_index[hit] = index
     points = origin + rays * depth[:, None]
     # Every visible face looks back at the camera: its normal opposes the ray along the hit axis.
