@@ -36,6 +36,7 @@ import argparse
 import multiprocessing
 import sys
 from concurrent.futures import ProcessPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
@@ -308,13 +309,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--sequences, --frames, --supersample, --workers, --fps must be positive, the image at "
                      f"least 8x8, --waypoint-margin at least {MARGIN} and --robot-start-turn within 0-180 degrees")
     indices = range(args.first_index, args.first_index + args.sequences)
-    if args.workers == 1:
-        for line in map(partial(write_sequence, args), indices):
-            print(line, flush=True)
-        return 0
     # spawn, not fork: a worker must not inherit a parent's threads (a test's ROS executor, torch's pool)
-    with ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        for line in pool.map(partial(write_sequence, args), indices):
+    with (ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
+          if args.workers > 1 else nullcontext()) as pool:
+        for line in (pool.map if pool else map)(partial(write_sequence, args), indices):
             print(line, flush=True)
     return 0
 
