@@ -1,0 +1,188 @@
+"""What depth does the training loss itself prefer? Per-frame optimisation without a network.
+
+For evenly spaced training samples of a folder of generated sequences (their target frame, the
+sources of the config's ``frame_ids`` and the data's poses), a free depth map is optimised to
+minimise the run's own objective (:func:`training.objective.compute_objective`: photometric term
+with the minimum reprojection and automask, the gradient-aware mask when enabled, smoothness at the
+config's scales; no semantic term, no network). The depth is a coarse-to-fine pyramid of logits
+(levels of 1/1 ... 1/32 of the image, summed after bilinear upsampling, through the network's
+sigmoid disparity), so that textureless regions are filled from their surroundings as a network
+would rather than left at the start value.
+
+The optimised depth is scored like a model on the held-out protocol (median-scaled AbsRel, object
+pixels, obstacle recall, boundary F1; :func:`training.evaluate.evaluate_items`) beside a constant
+depth, and its loss is compared with the loss of the true depth on the same samples:
+
+- optimised AbsRel near 0 and loss near the truth's: the loss pins the geometry; what a network
+  trained on it lacks is capacity, steps or rooms;
+- optimised loss *below* the truth's with a large AbsRel: the loss prefers a wrong depth, and no
+  amount of training recovers the truth; the loss's settings (``--set loss....``) are what to change.
+
+Seeds: run it on validation rooms (seed 21 in docs/data.md) only: settings chosen with it are
+choices. Usage::
+
+    .venv/bin/python bench/loss_ceiling.py --config config/train_rich192.yaml --data output/richwm/val \\
+        --samples 24 --steps 300 --set loss.smoothness_weight=1e-2 --output bench/results/loss_ceiling.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.speed_accuracy import accuracy  # noqa: E402
+from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
+from training.config import load_training_config  # noqa: E402
+from training.data.eval_sets import EvalItem  # noqa: E402
+from training.evaluate import evaluate_items  # noqa: E402
+from training.image_ops import resize_area  # noqa: E402
+from training.mask_calibration import resolve_mask  # noqa: E402
+from training.objective import compute_objective  # noqa: E402
+from training.trainer import make_dataset  # noqa: E402
+
+PYRAMID_LEVELS = 6  # 1/1 ... 1/32 of the image
+
+
+def depth_to_disparity(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
+    """Inverse of :func:`disparity_to_depth`: the sigmoid disparity in (0, 1) of ``depth`` (clamped to the range)."""
+    depth = depth.clamp(min_depth * 1.001, max_depth * 0.999)
+    return (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
+
+
+class DepthPyramid(torch.nn.Module):
+    """A free ``[1,1,H,W]`` sigmoid disparity: the sum of logit maps at 1/1 ... 1/2**(levels-1) of the size."""
+
+    def __init__(self, start_disparity: torch.Tensor, levels: int = PYRAMID_LEVELS) -> None:
+        """``start_disparity``: ``[1,1,H,W]`` in (0, 1), the map's value before any step (held by the finest level)."""
+        super().__init__()
+        height, width = start_disparity.shape[-2:]
+        self.size = (height, width)
+        self.maps = torch.nn.ParameterList(
+            torch.nn.Parameter(torch.zeros(1, 1, max(1, height >> level), max(1, width >> level)))
+            for level in range(levels))
+        with torch.no_grad():
+            self.maps[0].copy_(torch.logit(start_disparity.float()))
+
+    def forward(self) -> torch.Tensor:
+        logits = sum(F.interpolate(m, self.size, mode="bilinear", align_corners=False) if m.shape[-2:] != self.size
+                     else m for m in self.maps)
+        return torch.sigmoid(logits)
+
+
+def objective_of(disparity: torch.Tensor, batch: dict, config, mask) -> tuple[torch.Tensor, dict]:
+    """The run's objective for a full-resolution disparity, given at every depth scale of the config."""
+    outputs = {"disparities": [resize_area(disparity, scale) for scale in sorted(config.networks.depth_scales)],
+               "T_source_target": batch["poses"][:, 1:].float()}
+    return compute_objective(batch, outputs, config, semantic_active=False, mask_config=mask)
+
+
+REPORTED_TERMS = ("total", "photometric", "smoothness", "planar", "normal")
+
+
+def optimise(batch: dict, config, mask, steps: int, lr: float, from_truth: bool = False,
+             ) -> tuple[np.ndarray, dict[str, float]]:
+    """Depth ``[H,W]`` minimising the objective of one sample, and its final loss terms.
+
+    The start is a constant ``networks.initial_depth`` (what a network starts from), or with
+    ``from_truth`` the ground-truth depth: a diagnostic of whether the loss keeps the truth.
+    """
+    start_depth = batch["depth_gt"].float() if from_truth else torch.full_like(
+        batch["depth_gt"].float(), config.networks.initial_depth)
+    pyramid = DepthPyramid(depth_to_disparity(start_depth, config.model.min_depth, config.model.max_depth))
+    optimizer = torch.optim.Adam(pyramid.parameters(), lr=lr)
+    for _ in range(steps):
+        total, _ = objective_of(pyramid(), batch, config, mask)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+    with torch.no_grad():
+        disparity = pyramid()
+        _, terms = objective_of(disparity, batch, config, mask)
+        depth = disparity_to_depth(disparity, config.model.min_depth, config.model.max_depth)
+    return depth[0, 0].numpy().astype(np.float64), {name: float(terms[name]) for name in REPORTED_TERMS}
+
+
+def true_depth_loss(batch: dict, config, mask) -> dict[str, float]:
+    """The objective's terms at the ground-truth depth (the loss a perfect network would have)."""
+    with torch.no_grad(), torch.random.fork_rng():
+        torch.manual_seed(0)  # the automask's tie-breaking noise: the same draw whatever ran before
+        disparity = depth_to_disparity(batch["depth_gt"].float(), config.model.min_depth, config.model.max_depth)
+        terms = objective_of(disparity, batch, config, mask)[1]
+    return {name: float(terms[name]) for name in REPORTED_TERMS}
+
+
+def evenly_spaced(count: int, total: int) -> list[int]:
+    return sorted({int(i) for i in np.linspace(0, total - 1, count)})
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="training config (its loss, frame_ids, sizes)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
+    parser.add_argument("--data", required=True, type=Path, help="folder of generated sequence folders")
+    parser.add_argument("--samples", type=int, default=24, help="evenly spaced samples of the folder")
+    parser.add_argument("--steps", type=int, default=300, help="Adam steps per sample")
+    parser.add_argument("--lr", type=float, default=0.05)
+    parser.add_argument("--start", choices=("constant", "true"), default="constant",
+                        help="start from networks.initial_depth, or from the true depth (does the loss keep it?)")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)  # the automask's tie-breaking noise: the same figures on every run
+    started = time.time()
+    config = load_training_config(args.config, args.overrides)
+    data = replace(config.data, path=str(args.data), augment=None)
+    dataset = make_dataset(data, config, train=True)
+    mask = resolve_mask(config.loss.mask, dataset, config.train.seed)
+    items, predicted, losses = [], {}, {"optimised": [], "true_depth": []}
+    for index in evenly_spaced(args.samples, len(dataset)):
+        sample = dataset[index]
+        batch = {key: value.unsqueeze(0) for key, value in sample.items()}
+        rgb = (batch["images"][0, 0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
+        items.append(EvalItem(f"sample_{index}", rgb, sample["depth_gt"][0].numpy(), labels))
+        depth, terms = optimise(batch, config, mask, args.steps, args.lr, args.start == "true")
+        predicted[rgb.tobytes()] = depth
+        losses["optimised"].append(terms)
+        losses["true_depth"].append(true_depth_loss(batch, config, mask))
+        print(f"sample {index}: loss {terms['total']:.4f} (true depth {losses['true_depth'][-1]['total']:.4f}), "
+              f"photometric {terms['photometric']:.4f} ({losses['true_depth'][-1]['photometric']:.4f})", flush=True)
+    scored = accuracy(evaluate_items(lambda rgb: (predicted[rgb.tobytes()], None), items))
+    constant = accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items))
+    report = {
+        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        "samples": len(items), "steps": args.steps, "lr": args.lr, "start": args.start,
+        "optimised_depth": scored, "constant_depth": constant,
+        "loss": {name: {term: float(np.mean([v[term] for v in values])) for term in REPORTED_TERMS}
+                 for name, values in losses.items()},
+        "loss_below_true_fraction": float(np.mean([o["total"] < t["total"] for o, t in
+                                                   zip(losses["optimised"], losses["true_depth"])])),
+        "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version(),
+                    "threads": args.threads},
+        "seconds": round(time.time() - started, 1),
+    }
+    print(f"optimised depth: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
+          f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), boundary F1 "
+          f"{scored['boundary_f1']:.3f}; loss {report['loss']['optimised']['total']:.4f} vs true depth "
+          f"{report['loss']['true_depth']['total']:.4f}", flush=True)
+    if args.output:
+        args.output.parent.mkdir(parents=True, exist_ok=True)
+        args.output.write_text(json.dumps(report, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,69 @@
+"""bench/loss_ceiling.py: the free depth pyramid, and the bench end to end on tiny generated rooms."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from bench_scripts import REPO, load_bench
+
+from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from training.synthetic.generate import render_sequence, write_folder
+
+ceiling = load_bench("loss_ceiling")
+
+
+def test_depth_to_disparity_inverts_the_networks_mapping():
+    depth = torch.tensor([0.2, 1.0, 2.5, 9.0])
+    disparity = ceiling.depth_to_disparity(depth, 0.1, 10.0)
+    assert torch.allclose(disparity_to_depth(disparity, 0.1, 10.0), depth, rtol=1e-5)
+    # out of range: clamped just inside (0, 1), so the logit of the pyramid stays finite
+    edges = ceiling.depth_to_disparity(torch.tensor([0.01, 50.0]), 0.1, 10.0)
+    assert bool(((edges > 0) & (edges < 1)).all())
+
+
+def test_depth_pyramid_starts_at_the_given_map_and_every_level_moves_it():
+    start = torch.rand(1, 1, 48, 64) * 0.8 + 0.1
+    pyramid = ceiling.DepthPyramid(start)
+    assert [tuple(m.shape[-2:]) for m in pyramid.maps] == [(48, 64), (24, 32), (12, 16), (6, 8), (3, 4), (1, 2)]
+    assert torch.allclose(pyramid(), start, atol=1e-6)
+    with torch.no_grad():
+        pyramid.maps[-1].add_(1.0)  # the coarsest level shifts every pixel's logit
+    assert bool((pyramid() > start).all())
+
+
+@pytest.fixture(scope="module")
+def rooms(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("ceiling")
+    for index in range(2):  # seed 57: the tiny rooms of the bench tests (docs/data.md)
+        write_folder(render_sequence(57, index, 8, 64, 96, "handheld", style="rich"), folder / f"seq_{index:04d}")
+    return folder
+
+
+def run(rooms, tmp_path, *extra: str) -> dict:
+    output = tmp_path / "ceiling.json"
+    args = ["--config", str(REPO / "config" / "train_rich192.yaml"), "--data", str(rooms), "--samples", "3",
+            "--set", "model.height=64", "--set", "model.width=96", "--set", "data.options.stride=2",
+            "--set", "data.options.min_baseline=0", "--output", str(output), *extra]
+    assert ceiling.main(args) == 0
+    return json.loads(output.read_text())
+
+
+def test_from_the_truth_without_steps_the_depth_and_loss_are_the_truths(rooms, tmp_path):
+    report = run(rooms, tmp_path, "--steps", "0", "--start", "true")
+    assert report["samples"] == 3 and report["start"] == "true"
+    assert report["optimised_depth"]["abs_rel"] == pytest.approx(0.0, abs=1e-5)
+    assert report["optimised_depth"]["object_abs_rel"] == pytest.approx(0.0, abs=1e-5)
+    for term in ("total", "photometric", "smoothness"):
+        assert report["loss"]["optimised"][term] == pytest.approx(report["loss"]["true_depth"][term], rel=1e-4)
+
+
+def test_from_a_constant_the_steps_lower_the_loss(rooms, tmp_path):
+    still = run(rooms, tmp_path, "--steps", "0")
+    # no steps: a constant depth, scored like the constant next to it
+    assert still["optimised_depth"]["abs_rel"] == pytest.approx(still["constant_depth"]["abs_rel"], rel=1e-6)
+    moved = run(rooms, tmp_path, "--steps", "40")  # measured: photometric 0.0529 -> 0.0487
+    assert moved["loss"]["optimised"]["photometric"] < 0.95 * still["loss"]["optimised"]["photometric"]
+    # the truth's loss does not depend on the steps (the automask's tie-breaking noise is seeded)
+    assert moved["loss"]["true_depth"] == still["loss"]["true_depth"]
