@@ -16,9 +16,6 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -27,6 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -106,13 +104,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
               f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), {len(items)} frames",
               flush=True)
-    report = {"command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-              "checkpoint": str(args.checkpoint), "per_sequence": args.per_sequence,
-              "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version()},
-              "seconds": round(time.time() - started, 1), "sets": results}
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, {**report_header(argv), "checkpoint": str(args.checkpoint),
+                               "per_sequence": args.per_sequence, "seconds": round(time.time() - started, 1),
+                               "sets": results})
     return 0
 
 

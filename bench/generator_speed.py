@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -64,15 +63,17 @@ def main(argv: list[str] | None = None) -> int:
     if args.measure:
         print(json.dumps(measure(args.measure)))
         return 0
+    # Only here, after the measuring side returned: that side must import `training` from its own tree.
+    sys.path.insert(0, str(REPO))
+    from bench.report import report_header, write_report
+
     trees = {"this": REPO, **({"compare": args.compare.resolve()} if args.compare else {})}
     rates: dict[str, dict[str, list[float]]] = {name: {} for name in trees}
     for _ in range(args.rounds):
         for name, tree in trees.items():  # alternating: both trees see the same load over the run
             for case, values in measure_in(tree, args.frames).items():
                 rates[name].setdefault(case, []).extend(values)
-    report = {"command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
-              "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version()},
-              "trees": {name: str(tree) for name, tree in trees.items()}, "cases": {}}
+    report = {**report_header(argv), "trees": {name: str(tree) for name, tree in trees.items()}, "cases": {}}
     for case, values in rates["this"].items():
         row = {"frames_per_cpu_s": statistics.median(values), "samples": values}
         if "compare" in rates:
@@ -82,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{case}: {row['frames_per_cpu_s']:.1f} frames/CPU s"
               + (f" ({row['ratio']:.2f}x the compared tree's {row['compare_frames_per_cpu_s']:.1f})"
                  if "ratio" in row else ""), flush=True)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     return 0
 
 

@@ -28,9 +28,6 @@ choices. Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from dataclasses import replace
@@ -42,6 +39,7 @@ from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.config import load_training_config  # noqa: E402
@@ -163,24 +161,20 @@ def main(argv: list[str] | None = None) -> int:
     scored = accuracy(evaluate_items(lambda rgb: (predicted[rgb.tobytes()], None), items))
     constant = accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items))
     report = {
-        "command": " ".join([Path(sys.argv[0]).name, *(argv if argv is not None else sys.argv[1:])]),
+        **report_header(argv, threads=args.threads),
         "samples": len(items), "steps": args.steps, "lr": args.lr, "start": args.start,
         "optimised_depth": scored, "constant_depth": constant,
         "loss": {name: {term: float(np.mean([v[term] for v in values])) for term in REPORTED_TERMS}
                  for name, values in losses.items()},
         "loss_below_true_fraction": float(np.mean([o["total"] < t["total"] for o, t in
                                                    zip(losses["optimised"], losses["true_depth"])])),
-        "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version(),
-                    "threads": args.threads},
         "seconds": round(time.time() - started, 1),
     }
     print(f"optimised depth: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
           f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), boundary F1 "
           f"{scored['boundary_f1']:.3f}; loss {report['loss']['optimised']['total']:.4f} vs true depth "
           f"{report['loss']['true_depth']['total']:.4f}", flush=True)
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
+    write_report(args.output, report)
     return 0
 
 

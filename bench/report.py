@@ -1,0 +1,33 @@
+"""What every benchmark's JSON report starts with and how it is written (one place for the newer scripts).
+
+Usage::
+
+    report = {**report_header(argv), "results": ...}
+    write_report(args.output, report)      # no-op for None
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import sys
+from pathlib import Path
+from typing import Any
+
+
+def report_header(argv: list[str] | None, **machine: Any) -> dict[str, Any]:
+    """``command`` (the script's name and arguments) and ``machine`` (CPU count, 1-minute load, Python,
+    and any ``machine`` extras such as the thread count), as the report's first keys."""
+    arguments = argv if argv is not None else sys.argv[1:]
+    return {"command": " ".join([Path(sys.argv[0]).name, *arguments]),
+            "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version(),
+                        **machine}}
+
+
+def write_report(path: Path | None, report: dict[str, Any]) -> None:
+    """Write ``report`` as indented JSON to ``path`` (its folder created); nothing when ``path`` is None."""
+    if path is None:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(report, indent=2) + "\n")
