@@ -112,6 +112,41 @@ def optimise(batch: dict, config, mask, steps: int, lr: float, from_truth: bool 
     return depth[0, 0].numpy().astype(np.float64), {name: float(terms[name]) for name in REPORTED_TERMS}
 
 
+def fit_network(batches: list[dict], config, mask, steps: int, lr: float) -> list[tuple[np.ndarray, dict[str, float]]]:
+    """A fresh depth network of the config trained on these samples alone (one batch of all of them, the
+    trainer's forward and objective, Adam): each sample's depth ``[H,W]`` and loss terms at the end.
+
+    Beside the free pyramid this asks whether the network reaches what the loss allows on frames it
+    is trained on (a fit, not generalisation)."""
+    from training.trainer import build_model  # the trainer's own network, as a run builds it
+
+    batch = {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
+    model = build_model(config)
+    model.train()
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
+
+    def forward() -> dict:
+        return model(batch["images"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=False,
+                     poses=batch["poses"][:, 1:])
+
+    for _ in range(steps):
+        total, _ = compute_objective(batch, forward(), config, semantic_active=False, mask_config=mask)
+        optimizer.zero_grad(set_to_none=True)
+        total.backward()
+        optimizer.step()
+    results = []
+    with torch.no_grad():
+        outputs = forward()
+        for i in range(len(batches)):
+            one = {key: value[i:i + 1] for key, value in batch.items()}
+            _, terms = compute_objective(one, {"disparities": [d[i:i + 1] for d in outputs["disparities"]],
+                                               "T_source_target": outputs["T_source_target"][i:i + 1]},
+                                         config, semantic_active=False, mask_config=mask)
+            depth = disparity_to_depth(outputs["disparities"][0][i, 0], config.model.min_depth, config.model.max_depth)
+            results.append((depth.numpy().astype(np.float64), {name: float(terms[name]) for name in REPORTED_TERMS}))
+    return results
+
+
 def true_depth_loss(batch: dict, config, mask) -> dict[str, float]:
     """The objective's terms at the ground-truth depth (the loss a perfect network would have)."""
     with torch.no_grad(), torch.random.fork_rng():
@@ -131,13 +166,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--data", required=True, type=Path, help="folder of generated sequence folders")
     parser.add_argument("--samples", type=int, default=24, help="evenly spaced samples of the folder")
-    parser.add_argument("--steps", type=int, default=300, help="Adam steps per sample")
+    parser.add_argument("--steps", type=int, default=300, help="Adam steps (per sample for the pyramid)")
     parser.add_argument("--lr", type=float, default=0.05)
     parser.add_argument("--start", choices=("constant", "true"), default="constant",
                         help="start from networks.initial_depth, or from the true depth (does the loss keep it?)")
+    parser.add_argument("--depth", choices=("pyramid", "network"), default="pyramid",
+                        help="a free depth map per sample, or the config's depth network trained on the samples")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
+    if args.depth == "network" and args.start == "true":
+        parser.error("--start true needs --depth pyramid (a network starts from its initialisation)")
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)  # the automask's tie-breaking noise: the same figures on every run
     started = time.time()
@@ -145,14 +184,17 @@ def main(argv: list[str] | None = None) -> int:
     data = replace(config.data, path=str(args.data), augment=None)
     dataset = make_dataset(data, config, train=True)
     mask = resolve_mask(config.loss.mask, dataset, config.train.seed)
+    indices = evenly_spaced(args.samples, len(dataset))
+    batches = [{key: value.unsqueeze(0) for key, value in dataset[index].items()} for index in indices]
+    if args.depth == "network":
+        fitted = fit_network(batches, config, mask, args.steps, args.lr)
+    else:
+        fitted = [optimise(batch, config, mask, args.steps, args.lr, args.start == "true") for batch in batches]
     items, predicted, losses = [], {}, {"optimised": [], "true_depth": []}
-    for index in evenly_spaced(args.samples, len(dataset)):
-        sample = dataset[index]
-        batch = {key: value.unsqueeze(0) for key, value in sample.items()}
+    for index, batch, (depth, terms) in zip(indices, batches, fitted):
         rgb = (batch["images"][0, 0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-        labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
-        items.append(EvalItem(f"sample_{index}", rgb, sample["depth_gt"][0].numpy(), labels))
-        depth, terms = optimise(batch, config, mask, args.steps, args.lr, args.start == "true")
+        labels = batch["labels"][0].numpy().astype(np.uint8) if bool(batch["has_labels"][0]) else None
+        items.append(EvalItem(f"sample_{index}", rgb, batch["depth_gt"][0, 0].numpy(), labels))
         predicted[rgb.tobytes()] = depth
         losses["optimised"].append(terms)
         losses["true_depth"].append(true_depth_loss(batch, config, mask))
@@ -162,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     constant = accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items))
     report = {
         **report_header(argv, threads=args.threads),
-        "samples": len(items), "steps": args.steps, "lr": args.lr, "start": args.start,
+        "samples": len(items), "depth": args.depth, "steps": args.steps, "lr": args.lr, "start": args.start,
         "optimised_depth": scored, "constant_depth": constant,
         "loss": {name: {term: float(np.mean([v[term] for v in values])) for term in REPORTED_TERMS}
                  for name, values in losses.items()},
