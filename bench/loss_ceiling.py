@@ -15,14 +15,22 @@ depth, and its loss is compared with the loss of the true depth on the same samp
 
 - optimised AbsRel near 0 and loss near the truth's: the loss pins the geometry; what a network
   trained on it lacks is capacity, steps or rooms;
-- optimised loss *below* the truth's with a large AbsRel: the loss prefers a wrong depth, and no
-  amount of training recovers the truth; the loss's settings (``--set loss....``) are what to change.
+- optimised loss *below* the truth's with a large AbsRel: the loss alone prefers a wrong depth;
+  what keeps a network nearer the truth is then its own structure (``--depth network``) or the
+  loss's settings (``--set loss....``).
+
+``--depth network`` replaces the free map by one fresh depth network of the config, trained on all
+the samples at once (``--steps`` Adam steps on one batch): how close a network's own structure
+brings the same loss to the truth on frames it fits (a network is not a free map: it smooths by
+itself), not how it carries to new rooms.
 
 Seeds: run it on validation rooms (seed 21 in docs/data.md) only: settings chosen with it are
 choices. Usage::
 
     .venv/bin/python bench/loss_ceiling.py --config config/train_rich192.yaml --data output/richwm/val \\
         --samples 24 --steps 300 --set loss.smoothness_weight=1e-2 --output bench/results/loss_ceiling.json
+    .venv/bin/python bench/loss_ceiling.py --config config/train_rich192.yaml --data output/richwm/val \\
+        --samples 6 --steps 400 --depth network --lr 5e-4 --threads 2
 """
 
 from __future__ import annotations
