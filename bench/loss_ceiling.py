@@ -56,9 +56,10 @@ from training.evaluate import evaluate_items  # noqa: E402
 from training.image_ops import resize_area  # noqa: E402
 from training.mask_calibration import resolve_mask  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
-from training.trainer import make_dataset  # noqa: E402
+from training.trainer import build_model, make_dataset  # noqa: E402
 
 PYRAMID_LEVELS = 6  # 1/1 ... 1/32 of the image
+REPORTED_TERMS = ("total", "photometric", "smoothness", "planar", "normal")
 
 
 def depth_to_disparity(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
@@ -94,8 +95,6 @@ def objective_of(disparity: torch.Tensor, batch: dict, config, mask) -> tuple[to
     return compute_objective(batch, outputs, config, semantic_active=False, mask_config=mask)
 
 
-REPORTED_TERMS = ("total", "photometric", "smoothness", "planar", "normal")
-
 
 def optimise(batch: dict, config, mask, steps: int, lr: float, from_truth: bool = False,
              ) -> tuple[np.ndarray, dict[str, float]]:
@@ -126,8 +125,6 @@ def fit_network(batches: list[dict], config, mask, steps: int, lr: float) -> lis
 
     Beside the free pyramid this asks whether the network reaches what the loss allows on frames it
     is trained on (a fit, not generalisation)."""
-    from training.trainer import build_model  # the trainer's own network, as a run builds it
-
     batch = {key: torch.cat([b[key] for b in batches]) for key in batches[0]}
     model = build_model(config)
     model.train()
@@ -144,7 +141,7 @@ def fit_network(batches: list[dict], config, mask, steps: int, lr: float) -> lis
         optimizer.step()
     results = []
     with torch.no_grad():
-        outputs = forward()
+        outputs = forward()  # still in training mode: the batch statistics the steps used
         for i in range(len(batches)):
             one = {key: value[i:i + 1] for key, value in batch.items()}
             _, terms = compute_objective(one, {"disparities": [d[i:i + 1] for d in outputs["disparities"]],
