@@ -49,7 +49,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
-from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
+from gam_depth_ros.inference.postprocessing import depth_to_disparity, disparity_to_depth  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.data.eval_sets import EvalItem  # noqa: E402
 from training.evaluate import evaluate_items  # noqa: E402
@@ -62,10 +62,9 @@ PYRAMID_LEVELS = 6  # 1/1 ... 1/32 of the image
 REPORTED_TERMS = ("total", "photometric", "smoothness", "planar", "normal")
 
 
-def depth_to_disparity(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
-    """Inverse of :func:`disparity_to_depth`: the sigmoid disparity in (0, 1) of ``depth`` (clamped to the range)."""
-    depth = depth.clamp(min_depth * 1.001, max_depth * 0.999)
-    return (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
+def disparity_inside(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
+    """:func:`depth_to_disparity` of ``depth`` clamped just inside the range: strictly in (0, 1), a finite logit."""
+    return depth_to_disparity(depth.clamp(min_depth * 1.001, max_depth * 0.999), min_depth, max_depth)
 
 
 class DepthPyramid(torch.nn.Module):
@@ -105,7 +104,7 @@ def optimise(batch: dict, config, mask, steps: int, lr: float, from_truth: bool 
     """
     start_depth = batch["depth_gt"].float() if from_truth else torch.full_like(
         batch["depth_gt"].float(), config.networks.initial_depth)
-    pyramid = DepthPyramid(depth_to_disparity(start_depth, config.model.min_depth, config.model.max_depth))
+    pyramid = DepthPyramid(disparity_inside(start_depth, config.model.min_depth, config.model.max_depth))
     optimizer = torch.optim.Adam(pyramid.parameters(), lr=lr)
     for _ in range(steps):
         total, _ = objective_of(pyramid(), batch, config, mask)
@@ -156,7 +155,7 @@ def true_depth_loss(batch: dict, config, mask) -> dict[str, float]:
     """The objective's terms at the ground-truth depth (the loss a perfect network would have)."""
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(0)  # the automask's tie-breaking noise: the same draw whatever ran before
-        disparity = depth_to_disparity(batch["depth_gt"].float(), config.model.min_depth, config.model.max_depth)
+        disparity = disparity_inside(batch["depth_gt"].float(), config.model.min_depth, config.model.max_depth)
         terms = objective_of(disparity, batch, config, mask)[1]
     return {name: float(terms[name]) for name in REPORTED_TERMS}
 

@@ -16,10 +16,10 @@ ceiling = load_bench("loss_ceiling")
 
 def test_depth_to_disparity_inverts_the_networks_mapping():
     depth = torch.tensor([0.2, 1.0, 2.5, 9.0])
-    disparity = ceiling.depth_to_disparity(depth, 0.1, 10.0)
+    disparity = ceiling.disparity_inside(depth, 0.1, 10.0)
     assert torch.allclose(disparity_to_depth(disparity, 0.1, 10.0), depth, rtol=1e-5)
     # out of range: clamped just inside (0, 1), so the logit of the pyramid stays finite
-    edges = ceiling.depth_to_disparity(torch.tensor([0.01, 50.0]), 0.1, 10.0)
+    edges = ceiling.disparity_inside(torch.tensor([0.01, 50.0]), 0.1, 10.0)
     assert bool(((edges > 0) & (edges < 1)).all())
 
 

@@ -30,7 +30,7 @@ import math
 import torch
 from torch import Tensor, nn
 
-from gam_depth_ros.inference.postprocessing import disparity_to_depth
+from gam_depth_ros.inference.postprocessing import depth_to_disparity, disparity_to_depth
 from gam_depth_ros.model_config import ModelConfig
 from gam_depth_ros.networks import GamDepthNet
 from training.geometry import backproject, invert, project, sample, with_rotation
@@ -178,7 +178,7 @@ def start_depth_at(depth_net: GamDepthNet, depth: float, min_depth: float, max_d
     The sigmoid output s maps to disparity ``1/max + s (1/min - 1/max)``; at the default bias 0
     (s = 0.5) that is about twice ``min_depth`` (0.2 m for 0.1-10 m), far from a room's depth.
     """
-    s = (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)
+    s = depth_to_disparity(depth, min_depth, max_depth)
     with torch.no_grad():
         for head in depth_net.depth_decoder.heads:
             head.conv.bias.fill_(math.log(s / (1.0 - s)))

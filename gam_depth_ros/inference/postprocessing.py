@@ -22,6 +22,12 @@ def disparity_to_depth(disparity: ArrayT, min_depth: float, max_depth: float) ->
     return 1.0 / (min_disp + (max_disp - min_disp) * disparity)  # type: ignore[operator,return-value]
 
 
+def depth_to_disparity(depth: ArrayT, min_depth: float, max_depth: float) -> ArrayT:
+    """Inverse of :func:`disparity_to_depth`: the sigmoid disparity of ``depth`` (0 at ``max_depth``,
+    1 at ``min_depth``; outside (0, 1) for depths outside the range). Tensors, arrays or floats."""
+    return (1.0 / depth - 1.0 / max_depth) / (1.0 / min_depth - 1.0 / max_depth)  # type: ignore[operator,return-value]
+
+
 def resize_disparity(disparity: np.ndarray, height: int, width: int) -> np.ndarray:
     """Resize an [h, w] disparity map to [height, width] float32 (bilinear when enlarging, area when shrinking)."""
     return resize_image(np.asarray(disparity, dtype=np.float32), height, width)
