@@ -6,8 +6,9 @@ minimise the run's own objective (:func:`training.objective.compute_objective`: 
 with the minimum reprojection and automask, the gradient-aware mask when enabled, smoothness at the
 config's scales; no semantic term, no network). The depth is a coarse-to-fine pyramid of logits
 (levels of 1/1 ... 1/32 of the image, summed after bilinear upsampling, through the network's
-sigmoid disparity), so that textureless regions are filled from their surroundings as a network
-would rather than left at the start value.
+sigmoid disparity; :mod:`training.fitted_depth`, which also writes such maps for distillation), so
+that textureless regions are filled from their surroundings as a network would rather than left at
+the start value.
 
 The optimised depth is scored like a model on the held-out protocol (median-scaled AbsRel, object
 pixels, obstacle recall, boundary F1; :func:`training.evaluate.evaluate_items`) beside a constant
@@ -43,78 +44,32 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.nn import functional as F
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
-from gam_depth_ros.inference.postprocessing import depth_to_disparity, disparity_to_depth  # noqa: E402
+from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.data.eval_sets import EvalItem  # noqa: E402
 from training.evaluate import evaluate_items  # noqa: E402
-from training.image_ops import resize_area  # noqa: E402
+from training.fitted_depth import disparity_inside, fit_depth, objective_of  # noqa: E402
 from training.mask_calibration import resolve_mask  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
 from training.trainer import build_model, make_dataset  # noqa: E402
 
-PYRAMID_LEVELS = 6  # 1/1 ... 1/32 of the image
 REPORTED_TERMS = ("total", "photometric", "smoothness", "planar", "normal")
-
-
-def disparity_inside(depth: torch.Tensor, min_depth: float, max_depth: float) -> torch.Tensor:
-    """:func:`depth_to_disparity` of ``depth`` clamped just inside the range: strictly in (0, 1), a finite logit."""
-    return depth_to_disparity(depth.clamp(min_depth * 1.001, max_depth * 0.999), min_depth, max_depth)
-
-
-class DepthPyramid(torch.nn.Module):
-    """A free ``[1,1,H,W]`` sigmoid disparity: the sum of logit maps at 1/1 ... 1/2**(levels-1) of the size."""
-
-    def __init__(self, start_disparity: torch.Tensor, levels: int = PYRAMID_LEVELS) -> None:
-        """``start_disparity``: ``[1,1,H,W]`` in (0, 1), the map's value before any step (held by the finest level)."""
-        super().__init__()
-        height, width = start_disparity.shape[-2:]
-        self.size = (height, width)
-        self.maps = torch.nn.ParameterList(
-            torch.nn.Parameter(torch.zeros(1, 1, max(1, height >> level), max(1, width >> level)))
-            for level in range(levels))
-        with torch.no_grad():
-            self.maps[0].copy_(torch.logit(start_disparity.float()))
-
-    def forward(self) -> torch.Tensor:
-        logits = sum(F.interpolate(m, self.size, mode="bilinear", align_corners=False) if m.shape[-2:] != self.size
-                     else m for m in self.maps)
-        return torch.sigmoid(logits)
-
-
-def objective_of(disparity: torch.Tensor, batch: dict, config, mask) -> tuple[torch.Tensor, dict]:
-    """The run's objective for a full-resolution disparity, given at every depth scale of the config."""
-    outputs = {"disparities": [resize_area(disparity, scale) for scale in sorted(config.networks.depth_scales)],
-               "T_source_target": batch["poses"][:, 1:].float()}
-    return compute_objective(batch, outputs, config, semantic_active=False, mask_config=mask)
-
 
 
 def optimise(batch: dict, config, mask, steps: int, lr: float, from_truth: bool = False,
              ) -> tuple[np.ndarray, dict[str, float]]:
-    """Depth ``[H,W]`` minimising the objective of one sample, and its final loss terms.
+    """Depth ``[H,W]`` minimising the objective of one sample (:func:`training.fitted_depth.fit_depth`),
+    and its final loss terms.
 
     The start is a constant ``networks.initial_depth`` (what a network starts from), or with
     ``from_truth`` the ground-truth depth: a diagnostic of whether the loss keeps the truth.
     """
-    start_depth = batch["depth_gt"].float() if from_truth else torch.full_like(
-        batch["depth_gt"].float(), config.networks.initial_depth)
-    pyramid = DepthPyramid(disparity_inside(start_depth, config.model.min_depth, config.model.max_depth))
-    optimizer = torch.optim.Adam(pyramid.parameters(), lr=lr)
-    for _ in range(steps):
-        total, _ = objective_of(pyramid(), batch, config, mask)
-        optimizer.zero_grad(set_to_none=True)
-        total.backward()
-        optimizer.step()
-    with torch.no_grad():
-        disparity = pyramid()
-        _, terms = objective_of(disparity, batch, config, mask)
-        depth = disparity_to_depth(disparity, config.model.min_depth, config.model.max_depth)
+    depth, terms = fit_depth(batch, config, mask, steps, lr, batch["depth_gt"] if from_truth else None)
     return depth[0, 0].numpy().astype(np.float64), {name: float(terms[name]) for name in REPORTED_TERMS}
 
 

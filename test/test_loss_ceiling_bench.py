@@ -1,36 +1,15 @@
-"""bench/loss_ceiling.py: the free depth pyramid, and the bench end to end on tiny generated rooms."""
+"""bench/loss_ceiling.py end to end on tiny generated rooms (its free depth pyramid: test_fitted_depth.py)."""
 
 from __future__ import annotations
 
 import json
 
 import pytest
-import torch
 from bench_scripts import REPO, load_bench
 
-from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from training.synthetic.generate import render_sequence, write_folder
 
 ceiling = load_bench("loss_ceiling")
-
-
-def test_depth_to_disparity_inverts_the_networks_mapping():
-    depth = torch.tensor([0.2, 1.0, 2.5, 9.0])
-    disparity = ceiling.disparity_inside(depth, 0.1, 10.0)
-    assert torch.allclose(disparity_to_depth(disparity, 0.1, 10.0), depth, rtol=1e-5)
-    # out of range: clamped just inside (0, 1), so the logit of the pyramid stays finite
-    edges = ceiling.disparity_inside(torch.tensor([0.01, 50.0]), 0.1, 10.0)
-    assert bool(((edges > 0) & (edges < 1)).all())
-
-
-def test_depth_pyramid_starts_at_the_given_map_and_every_level_moves_it():
-    start = torch.rand(1, 1, 48, 64) * 0.8 + 0.1
-    pyramid = ceiling.DepthPyramid(start)
-    assert [tuple(m.shape[-2:]) for m in pyramid.maps] == [(48, 64), (24, 32), (12, 16), (6, 8), (3, 4), (1, 2)]
-    assert torch.allclose(pyramid(), start, atol=1e-6)
-    with torch.no_grad():
-        pyramid.maps[-1].add_(1.0)  # the coarsest level shifts every pixel's logit
-    assert bool((pyramid() > start).all())
 
 
 @pytest.fixture(scope="module")

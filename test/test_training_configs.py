@@ -17,7 +17,7 @@ STAGES = {"train_rich_stage2.yaml": "train_rich_stage1.yaml", "train_rich192_mor
 
 
 def test_every_training_config_is_listed():
-    assert len(CONFIGS) == 9, [path.name for path in CONFIGS]
+    assert len(CONFIGS) == 10, [path.name for path in CONFIGS]
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda path: path.name)

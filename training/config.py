@@ -205,6 +205,7 @@ class LossConfig:
     planar: PlanarConfig = field(default_factory=PlanarConfig)
     normal: NormalConfig = field(default_factory=NormalConfig)
     pose_prior: PosePriorConfig = field(default_factory=PosePriorConfig)
+    fitted_depth_weight: float = 0.0  # L1 of log depth against gam-depth-fit-depth maps, where a sample has one
 
 
 @dataclass(frozen=True)

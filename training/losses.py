@@ -333,11 +333,24 @@ def pose_prior_loss(T_pred: Tensor, T_prior: Tensor, found: Tensor, rotation_wei
     return ((rotation_weight * rotation + 1.0 - cosine) * weights).sum() / weights.sum().clamp(min=1.0)
 
 
+def fitted_depth_loss(depth: Tensor, fitted: Tensor, has_fitted: Tensor) -> Tensor:
+    """Mean ``|log depth - log fitted|`` over the pixels with a fitted depth (> 0) of the samples that have one.
+
+    ``depth``, ``fitted``: ``[B,1,H,W]`` metres (``fitted`` from :mod:`training.fitted_depth`, 0 =
+    invalid); ``has_fitted``: ``[B]`` bool. Log depth, so that an error of 10 % weighs the same near
+    and far; 0 when no pixel has a fitted depth.
+    """
+    valid = (fitted > 0) & has_fitted.view(-1, 1, 1, 1)
+    error = (depth.clamp_min(1e-6).log() - fitted.clamp_min(1e-6).log()).abs()
+    return (error * valid).sum() / valid.sum().clamp_min(1)
+
+
 def total_loss(terms: dict[str, Tensor], config, semantic_active: bool, pose_prior_active: bool = False) -> Tensor:
     """The weighted sum of the named terms (``config``: :class:`training.config.LossConfig`).
 
     ``L = photometric + w_sem * semantic [semantic_active] + w_smooth * smoothness
-    + w_planar * planar [enabled] + w_normal * normal [enabled] + w_prior * pose_prior [pose_prior_active]``.
+    + w_planar * planar [enabled] + w_normal * normal [enabled] + w_prior * pose_prior [pose_prior_active]
+    + w_fitted * fitted_depth``.
     ``photometric`` is L_gra (or the plain minimum reprojection when the mask is off), every term
     already averaged over scales.
     """
@@ -351,4 +364,6 @@ def total_loss(terms: dict[str, Tensor], config, semantic_active: bool, pose_pri
         total = total + config.normal.weight * terms["normal"]
     if pose_prior_active and config.pose_prior.weight > 0:
         total = total + config.pose_prior.weight * terms["pose_prior"]
+    if config.fitted_depth_weight > 0:
+        total = total + config.fitted_depth_weight * terms["fitted_depth"]
     return total

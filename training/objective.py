@@ -3,9 +3,9 @@
 For every depth scale s the disparity is upsampled to full resolution, turned into depth, and
 every source is warped into the target view with the final pose (one ``grid_sample`` call for all
 sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**s, planar and
-Manhattan-normal terms; each term is averaged over scales. The identity (unwarped) reprojection
-terms and the mask do not depend on the scale and are computed once per batch. The semantic term
-is computed once, at full resolution.
+Manhattan-normal terms, the distance from a fitted depth map (when weighted and present); each term
+is averaged over scales. The identity (unwarped) reprojection terms and the mask do not depend on
+the scale and are computed once per batch. The semantic term is computed once, at full resolution.
 """
 
 from __future__ import annotations
@@ -56,7 +56,8 @@ def compute_objective(
         Scalar, the weighted sum of :func:`training.losses.total_loss`.
     terms:
         Named scalars: ``photometric``, ``semantic``, ``smoothness``, ``planar``, ``normal``,
-        ``pose_prior``, ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``, ``automask_fraction``.
+        ``pose_prior``, ``fitted_depth``, ``total``, and diagnostics ``mask_lift_fraction``, ``mask_mean``,
+        ``automask_fraction``.
     """
     loss_cfg = config.loss
     m = _mask_parameters(config, mask_config)
@@ -81,7 +82,8 @@ def compute_objective(
     use_structure = bool(has_structure.any()) and (loss_cfg.planar.enabled or loss_cfg.normal.enabled)
     scales = sorted(config.networks.depth_scales)
     zero = images.new_zeros(())
-    sums = {"photometric": zero, "smoothness": zero, "planar": zero, "normal": zero}
+    sums = {"photometric": zero, "smoothness": zero, "planar": zero, "normal": zero, "fitted_depth": zero}
+    use_fitted = loss_cfg.fitted_depth_weight > 0 and bool(batch["has_fitted_depth"].any())
     automasked = zero
     for scale, disparity in zip(scales, outputs["disparities"]):
         disparity = disparity.float()
@@ -100,6 +102,9 @@ def compute_objective(
             sums["photometric"] = sums["photometric"] + min_loss.mean()
         smooth = losses.smoothness_loss(disparity, resize_area(target, scale))
         sums["smoothness"] = sums["smoothness"] + smooth / 2**scale
+        if use_fitted:
+            sums["fitted_depth"] = sums["fitted_depth"] + losses.fitted_depth_loss(
+                depth, batch["depth_fitted"].float(), batch["has_fitted_depth"].bool())
         if use_structure:
             planar, normal = _structure_terms(batch, depth, points, inv_K, has_structure, config)
             sums["planar"] = sums["planar"] + planar

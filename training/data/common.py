@@ -221,6 +221,7 @@ def assemble_sample(
     structure: Structure | None = None,
     prior: tuple[np.ndarray, np.ndarray] | None = None,
     world_from_camera: np.ndarray | None = None,
+    fitted_depth_m: np.ndarray | None = None,
 ) -> dict[str, torch.Tensor]:
     """The schema of :mod:`training.data.sample` from prepared frames.
 
@@ -240,6 +241,9 @@ def assemble_sample(
         Precomputed segments and directions, or None.
     world_from_camera:
         ``[F,4,4]`` camera poses of the frames (``x_world = T @ x_cam``, optical axes), or None.
+    fitted_depth_m:
+        ``[H,W]`` float32 metres fitted to the view-synthesis objective (:mod:`training.fitted_depth`),
+        0 = invalid, or None.
     prior:
         The two-view estimate (:func:`training.two_view.two_view_frame_poses`): ``[F,4,4]``
         ``T_frame_target`` and ``[F]`` found flags, or None.
@@ -252,6 +256,9 @@ def assemble_sample(
     labels_t = torch.from_numpy(labels.astype(np.int64)) if has_labels else torch.full((height, width), VOID_LABEL)
     has_depth = depth_m is not None and bool((depth_m > 0).any())
     depth_t = torch.from_numpy(depth_m.astype(np.float32))[None] if has_depth else torch.zeros(1, height, width)
+    has_fitted = fitted_depth_m is not None
+    fitted_t = (torch.from_numpy(fitted_depth_m.astype(np.float32))[None] if has_fitted
+                else torch.zeros(1, height, width))
     has_structure = structure is not None
     if has_structure:
         segments = torch.from_numpy(structure.segments.astype(np.int64))
@@ -270,6 +277,7 @@ def assemble_sample(
         poses = _MIRROR_X @ poses @ _MIRROR_X  # the mirrored scene moves mirrored
         prior_poses = _MIRROR_X @ prior_poses @ _MIRROR_X
         labels_t, depth_t, segments = labels_t.flip(-1), depth_t.flip(-1), segments.flip(-1)
+        fitted_t = fitted_t.flip(-1)
         directions[:, 0] = -directions[:, 0]  # mirrored scene: x components change sign
     if jitter:
         assert augment is not None
@@ -288,6 +296,8 @@ def assemble_sample(
         "has_labels": torch.tensor(has_labels),
         "depth_gt": depth_t.contiguous(),
         "has_depth": torch.tensor(has_depth),
+        "depth_fitted": fitted_t.contiguous(),
+        "has_fitted_depth": torch.tensor(has_fitted),
         "segments": segments.contiguous(),
         "vanishing_directions": directions,
         "has_structure": torch.tensor(has_structure),

@@ -9,6 +9,8 @@ Layout (``data.path``)::
     labels/   (optional)   000000.png ...  proxy labels, uint8 NYU-40 ids, 255 = void (same stem)
     depth/    (optional)   000000.png (16-bit millimetres) or 000000.npy (float metres), 0 = invalid
     structure/ (optional)  000000.npz written by gam-depth-precompute
+    fitted_depth/ (optional) 000000.npy: depth fitted to the view-synthesis objective by
+                           gam-depth-fit-depth (float metres; read for ``loss.fitted_depth_weight``)
     poses.txt (optional)   world-from-camera pose per frame (:mod:`training.data.poses`), used by
                            ``networks.pose_source: data``
 
@@ -38,7 +40,9 @@ files are the frame stems.
 ``DataConfig.options``: ``stride`` (1), ``spacing``, its ranges and ``min_baseline`` (:mod:`training.data.spacing`;
 in a folder of sequences, one whose camera never moves that far is skipped with a warning),
 ``labels_dir`` (``<path>/labels``), ``structure_dir`` (``<path>/structure``), ``depth_dir``
-(``<path>/depth``), ``depth_png_scale`` (1000: PNG units per metre), ``poses_file``
+(``<path>/depth``), ``fitted_depth_dir`` (``<path>/fitted_depth``), ``require_fitted_depth`` (false:
+when true, only targets with a fitted map are samples; a sequence without any is skipped with a
+warning), ``depth_png_scale`` (1000: PNG units per metre), ``poses_file``
 (``<path>/poses.txt``; read when it exists), ``two_view_prior`` (false: when true, each sample carries
 the classical two-view pose of every source against the target, :mod:`training.two_view`, computed
 on the undistorted frames before the resize to the network size and kept for the dataset's life).
@@ -82,13 +86,18 @@ from training.two_view import two_view_frame_poses
 INTRINSICS_FILE = "intrinsics.yaml"
 INTRINSICS_KEYS = {"fx", "fy", "cx", "cy", "width", "height", "distortion", "crop"}
 OPTIONS = {*SPACING_OPTIONS, "labels_dir", "structure_dir", "depth_dir", "depth_png_scale", "poses_file",
-           "two_view_prior"}
+           "two_view_prior", "fitted_depth_dir", "require_fitted_depth"}
+SEQUENCE_DIRS = ("labels_dir", "structure_dir", "depth_dir", "poses_file", "fitted_depth_dir")
 POSES_FILE = "poses.txt"
 LOG = logging.getLogger("training")
 
 
 class NoBaselineError(DataError):
     """Every sample of a sequence was dropped by ``min_baseline`` (the camera only turned)."""
+
+
+class NoFittedDepthError(DataError):
+    """``require_fitted_depth`` and no target of a sequence has a fitted map."""
 
 
 def read_intrinsics(path: Path) -> dict[str, Any]:
@@ -147,7 +156,8 @@ class FolderDataset(FrameDataset):
         augment: AugmentConfig | None = None, stride: int = 1, labels_dir: str | Path | None = None,
         structure_dir: str | Path | None = None, depth_dir: str | Path | None = None,
         depth_png_scale: float = 1000.0, poses_file: str | Path | None = None, spacing: Spacing | None = None,
-        two_view_prior: bool = False,
+        two_view_prior: bool = False, fitted_depth_dir: str | Path | None = None,
+        require_fitted_depth: bool = False,
     ) -> None:
         self.path = Path(path)
         if not self.path.is_dir():
@@ -163,6 +173,7 @@ class FolderDataset(FrameDataset):
         self.labels_dir = Path(labels_dir) if labels_dir else self.path / "labels"
         self.structure_dir = Path(structure_dir) if structure_dir else self.path / "structure"
         self.depth_dir = Path(depth_dir) if depth_dir else self.path / "depth"
+        self.fitted_depth_dir = Path(fitted_depth_dir) if fitted_depth_dir else self.path / "fitted_depth"
         self.depth_png_scale = float(depth_png_scale)
         self.two_view_prior = bool(two_view_prior)
         self._priors: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # sample index -> two-view estimate
@@ -178,6 +189,12 @@ class FolderDataset(FrameDataset):
         if not self.samples and self.spacing.min_baseline > 0:
             raise NoBaselineError(f"{self.path}: no sample: the camera never moves {self.spacing.min_baseline:g} m "
                                   f"between a target and its sources ({self.spacing.describe()})")
+        if self.samples and bool(require_fitted_depth):
+            self.samples = [s for s in self.samples
+                            if (self.fitted_depth_dir / f"{self.frames[s[0]].stem}.npy").is_file()]
+            if not self.samples:
+                raise NoFittedDepthError(f"{self.path}: require_fitted_depth and no target has a map in "
+                                         f"{self.fitted_depth_dir}")
         if not self.samples:
             raise DataError(f"{self.path}: {len(self.frames)} frames are too few for frame_ids "
                             f"{list(self.frame_ids)} at spacing {self.spacing.mode} ({self.spacing.describe()})")
@@ -207,19 +224,26 @@ class FolderDataset(FrameDataset):
         folders = [folder for path in paths for folder in sequence_folders(path)]
         if len(paths) == 1 and folders == [Path(paths[0])]:
             return cls(paths[0], tuple(frame_ids), height, width, augment=augment, **options)
-        shared = sorted(k for k in ("labels_dir", "structure_dir", "depth_dir", "poses_file") if k in options)
+        shared = sorted(k for k in SEQUENCE_DIRS if k in options)
         if shared:
             raise DataError(f"{data.path}: {shared} cannot be set for a folder of sequences (each uses its own)")
-        parts, turning = [], []
+        parts, turning, unfitted = [], [], []
         for folder in folders:
             try:
                 parts.append(cls(folder, tuple(frame_ids), height, width, augment=augment, **options))
             except NoBaselineError:
                 turning.append(str(folder))
+            except NoFittedDepthError:
+                unfitted.append(str(folder))
         if turning:
             LOG.warning("%s: %d of %d sequences give no sample with min_baseline %g m (the camera only turns): %s",
                         data.path, len(turning), len(folders), spacing.min_baseline, ", ".join(turning))
+        if unfitted:
+            LOG.warning("%s: %d of %d sequences have no fitted depth map (require_fitted_depth): %s",
+                        data.path, len(unfitted), len(folders), ", ".join(unfitted))
         if not parts:
+            if unfitted:
+                raise DataError(f"{data.path}: no sequence has a sample with a fitted depth map (require_fitted_depth)")
             raise DataError(f"{data.path}: no sequence has a sample with sources >= {spacing.min_baseline:g} m "
                             "from the target (min_baseline)")
         return ConcatDataset(parts)
@@ -248,6 +272,14 @@ class FolderDataset(FrameDataset):
                 return resize_nearest(depth, self.height, self.width)
         return None
 
+    def _fitted_depth(self, key: str) -> np.ndarray | None:
+        """The fitted map of a target (metres, :mod:`training.fitted_depth`) at the network size, or None."""
+        path = self.fitted_depth_dir / f"{key}.npy"
+        if not path.is_file():
+            return None
+        depth = read_depth(path)  # non-finite or negative values become 0: invalid, skipped by the loss
+        return depth if depth.shape == (self.height, self.width) else resize_nearest(depth, self.height, self.width)
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         indices = list(self.samples[index])
         prepared = [self._prepared(self.frames[i]) for i in indices]
@@ -263,4 +295,5 @@ class FolderDataset(FrameDataset):
         structure = read_structure(side_file(self.structure_dir, key, ".npz"), self.height, self.width)
         poses = self.poses[indices] if self.poses is not None else None
         return assemble_sample(frames, self.K, self.augment, labels=labels, depth_m=self._depth(key),
-                               structure=structure, world_from_camera=poses, prior=prior)
+                               structure=structure, world_from_camera=poses, prior=prior,
+                               fitted_depth_m=self._fitted_depth(key))

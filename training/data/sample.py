@@ -27,6 +27,10 @@ key                       shape, dtype        meaning
 ``depth_gt``              [1,H,W] float32     ground-truth depth in metres of the target, 0 =
                                               invalid (all 0 when the source has none)
 ``has_depth``             [] bool             whether ``depth_gt`` is meaningful
+``depth_fitted``          [1,H,W] float32     depth in metres fitted to the view-synthesis objective
+                                              (:mod:`training.fitted_depth`; no ground truth), 0 =
+                                              invalid (all 0 when there is none)
+``has_fitted_depth``      [] bool             whether ``depth_fitted`` is meaningful
 ``segments``              [H,W] int64         planar-loss segment ids of the target, -1 = none
                                               (all -1 unless precomputed)
 ``vanishing_directions``  [3,3] float32       rows: unit dominant directions in the camera frame for
@@ -51,7 +55,8 @@ from __future__ import annotations
 
 SAMPLE_KEYS = (
     "images", "images_aug", "K", "inv_K", "gradient", "labels", "has_labels",
-    "depth_gt", "has_depth", "segments", "vanishing_directions", "has_structure", "poses", "has_poses",
+    "depth_gt", "has_depth", "depth_fitted", "has_fitted_depth",
+    "segments", "vanishing_directions", "has_structure", "poses", "has_poses",
     "prior_poses", "has_prior_pose",
 )  # fmt: skip
 NUM_SCALES = 4

@@ -122,6 +122,8 @@ class SyntheticClipDataset(Dataset):
             "has_labels": torch.tensor(True),
             "depth_gt": torch.from_numpy(depth0).unsqueeze(0),
             "has_depth": torch.tensor(True),
+            "depth_fitted": torch.zeros(1, self.height, self.width),
+            "has_fitted_depth": torch.tensor(False),
             "segments": torch.from_numpy(segments),
             "vanishing_directions": torch.from_numpy(R0.astype(np.float32)),  # rows: world axes in the camera frame
             "has_structure": torch.tensor(True),

@@ -1,0 +1,88 @@
+"""How good are the maps ``gam-depth-fit-depth`` wrote? Scores them against the ground truth.
+
+The fitted maps (:mod:`training.fitted_depth`) are what a distilling run learns from; this reads
+every target of the given folders that has one (as the trainer reads them: the config's size,
+frame spacing and ``min_baseline``), and scores the map like a model on the held-out protocol
+(median-scaled AbsRel, object pixels, obstacle recall, boundary F1; object pixels from the
+folders' ``labels/``, the generator's proxy labels) beside a constant depth, and once without
+median scaling (the maps are metric: the data's poses give them the scale). Ground truth is read
+here only to score; the maps never saw it. Usage::
+
+    .venv/bin/python bench/fitted_depth_quality.py --config config/train_rich192.yaml \\
+        --data output/richwm/train --data output/rich24/train --output bench/results/fitted_depth_quality.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.report import report_header, write_report  # noqa: E402
+from bench.speed_accuracy import accuracy  # noqa: E402
+from training.config import load_training_config  # noqa: E402
+from training.data.eval_sets import EvalItem  # noqa: E402
+from training.evaluate import evaluate_items  # noqa: E402
+from training.trainer import make_dataset  # noqa: E402
+
+
+def fitted_items(config, folder: str) -> tuple[list[EvalItem], dict[bytes, np.ndarray]]:
+    """Evaluation items of the targets with a fitted map in ``folder``, and each map by its image's bytes."""
+    data = replace(config.data, path=folder, augment=None,
+                   options={**config.data.options, "require_fitted_depth": True})
+    dataset = make_dataset(data, config, train=True)
+    items, maps = [], {}
+    for index in range(len(dataset)):
+        sample = dataset[index]
+        rgb = (sample["images"][0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+        labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
+        items.append(EvalItem(f"{folder}:{index}", rgb, sample["depth_gt"][0].numpy(), labels))
+        maps[rgb.tobytes()] = sample["depth_fitted"][0].numpy().astype(np.float64)
+    return items, maps
+
+
+def score_folder(config, folder: str) -> dict:
+    """Scores of the maps of one folder, median-scaled and metric, beside a constant depth's."""
+    items, maps = fitted_items(config, folder)
+
+    def fitted(rgb: np.ndarray) -> tuple[np.ndarray, None]:
+        return maps[rgb.tobytes()], None
+
+    return {
+        "maps": len(items),
+        "fitted": accuracy(evaluate_items(fitted, items)),
+        "constant": accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items)),
+        "fitted_metric": accuracy(evaluate_items(fitted, items, median_scaling=False)),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--config", required=True, type=Path, help="the config the maps were fitted with")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
+    parser.add_argument("--data", action="append", required=True, help="folder of sequence folders with fitted maps")
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    args = parser.parse_args(argv)
+    started = time.time()
+    config = load_training_config(args.config, args.overrides)
+    report = {**report_header(argv), "folders": {}}
+    for folder in args.data:
+        scores = score_folder(config, folder)
+        report["folders"][folder] = scores
+        print(f"{folder}: {scores['maps']} maps: AbsRel {scores['fitted']['abs_rel']:.3f} (constant "
+              f"{scores['constant']['abs_rel']:.3f}), objects {scores['fitted']['object_abs_rel']:.3f} "
+              f"({scores['constant']['object_abs_rel']:.3f}), boundary F1 {scores['fitted']['boundary_f1']:.3f}; "
+              f"without median scaling {scores['fitted_metric']['abs_rel']:.3f}", flush=True)
+    report["seconds"] = round(time.time() - started, 1)
+    write_report(args.output, report)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

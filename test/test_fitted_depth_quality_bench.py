@@ -1,0 +1,33 @@
+"""bench/fitted_depth_quality.py: scores fitted maps against the ground truth, beside a constant depth."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from bench_scripts import REPO, load_bench
+
+from training.synthetic.generate import render_sequence, write_folder
+
+quality = load_bench("fitted_depth_quality")
+TINY = ["--set", "model.height=64", "--set", "model.width=96", "--set", "data.options.stride=2",
+        "--set", "data.options.min_baseline=0"]
+
+
+def test_maps_equal_to_the_truth_score_zero_and_a_scaled_truth_only_without_median_scaling(tmp_path):
+    for index in range(2):  # seed 57: the tiny rooms of the bench tests (docs/data.md)
+        sequence = tmp_path / "rooms" / f"seq_{index:04d}"
+        write_folder(render_sequence(57, index, 8, 64, 96, "handheld", style="rich"), sequence)
+        (sequence / "fitted_depth").mkdir()
+        for stem in sorted(p.stem for p in (sequence / "depth").glob("*.npy"))[2:4]:  # targets 2, 3 (of 2..5)
+            truth = np.load(sequence / "depth" / f"{stem}.npy")
+            np.save(sequence / "fitted_depth" / f"{stem}.npy", (truth * (1.2 if index else 1.0)).astype(np.float32))
+    output = tmp_path / "quality.json"
+    assert quality.main(["--config", str(REPO / "config" / "train_rich192.yaml"), *TINY,
+                         "--data", str(tmp_path / "rooms"), "--output", str(output)]) == 0
+    scores = json.loads(output.read_text())["folders"][str(tmp_path / "rooms")]
+    assert scores["maps"] == 4
+    assert scores["fitted"]["abs_rel"] == pytest.approx(0.0, abs=1e-6)  # 1.2x the truth: median scaling undoes it
+    assert scores["fitted_metric"]["abs_rel"] == pytest.approx(0.1, abs=1e-4)  # half the maps 20 % too far
+    assert scores["constant"]["abs_rel"] > 0.1
