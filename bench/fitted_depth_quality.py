@@ -5,8 +5,10 @@ every target of the given folders that has one (as the trainer reads them: the c
 frame spacing and ``min_baseline``), and scores the map like a model on the held-out protocol
 (median-scaled AbsRel, object pixels, obstacle recall, boundary F1; object pixels from the
 folders' ``labels/``, the generator's proxy labels) beside a constant depth, and once without
-median scaling (the maps are metric: the data's poses give them the scale). Ground truth is read
-here only to score; the maps never saw it. Usage::
+median scaling (the maps are metric: the data's poses give them the scale). Only the pinned
+pixels of a map are scored (the others are given as NaN, which the metrics skip), the constant on
+the same pixels; ``pinned_fraction`` says how much of a frame that is. Ground truth is read here
+only to score; the maps never saw it. Usage::
 
     .venv/bin/python bench/fitted_depth_quality.py --config config/train_rich192.yaml \\
         --data output/richwm/train --data output/rich24/train --output bench/results/fitted_depth_quality.json
@@ -43,12 +45,13 @@ def fitted_items(config, folder: str) -> tuple[list[EvalItem], dict[bytes, np.nd
         rgb = (sample["images"][0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
         labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
         items.append(EvalItem(f"{folder}:{index}", rgb, sample["depth_gt"][0].numpy(), labels))
-        maps[rgb.tobytes()] = sample["depth_fitted"][0].numpy().astype(np.float64)
+        depth = sample["depth_fitted"][0].numpy().astype(np.float64)
+        maps[rgb.tobytes()] = np.where(depth > 0, depth, np.nan)  # not pinned: not scored
     return items, maps
 
 
 def score_folder(config, folder: str) -> dict:
-    """Scores of the maps of one folder, median-scaled and metric, beside a constant depth's."""
+    """Scores of the maps of one folder, median-scaled and metric, beside a constant depth's on the same pixels."""
     items, maps = fitted_items(config, folder)
 
     def fitted(rgb: np.ndarray) -> tuple[np.ndarray, None]:
@@ -56,8 +59,10 @@ def score_folder(config, folder: str) -> dict:
 
     return {
         "maps": len(items),
+        "pinned_fraction": float(np.mean([np.isfinite(depth).mean() for depth in maps.values()])),
         "fitted": accuracy(evaluate_items(fitted, items)),
-        "constant": accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items)),
+        "constant": accuracy(evaluate_items(lambda rgb: (np.where(np.isfinite(maps[rgb.tobytes()]), 1.0, np.nan),
+                                                         None), items)),
         "fitted_metric": accuracy(evaluate_items(fitted, items, median_scaling=False)),
     }
 
@@ -78,7 +83,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{folder}: {scores['maps']} maps: AbsRel {scores['fitted']['abs_rel']:.3f} (constant "
               f"{scores['constant']['abs_rel']:.3f}), objects {scores['fitted']['object_abs_rel']:.3f} "
               f"({scores['constant']['object_abs_rel']:.3f}), boundary F1 {scores['fitted']['boundary_f1']:.3f}; "
-              f"without median scaling {scores['fitted_metric']['abs_rel']:.3f}", flush=True)
+              f"without median scaling {scores['fitted_metric']['abs_rel']:.3f}; "
+              f"{100 * scores['pinned_fraction']:.0f} % of the pixels pinned", flush=True)
     report["seconds"] = round(time.time() - started, 1)
     write_report(args.output, report)
     return 0

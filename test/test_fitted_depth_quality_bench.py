@@ -27,7 +27,7 @@ def test_maps_equal_to_the_truth_score_zero_and_a_scaled_truth_only_without_medi
     assert quality.main(["--config", str(REPO / "config" / "train_rich192.yaml"), *TINY,
                          "--data", str(tmp_path / "rooms"), "--output", str(output)]) == 0
     scores = json.loads(output.read_text())["folders"][str(tmp_path / "rooms")]
-    assert scores["maps"] == 4
+    assert scores["maps"] == 4 and scores["pinned_fraction"] == 1.0  # the truth: every pixel
     assert scores["fitted"]["abs_rel"] == pytest.approx(0.0, abs=1e-6)  # 1.2x the truth: median scaling undoes it
     assert scores["fitted_metric"]["abs_rel"] == pytest.approx(0.1, abs=1e-4)  # half the maps 20 % too far
     assert scores["constant"]["abs_rel"] > 0.1
