@@ -28,10 +28,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
+from gam_depth_ros.evaluation.figures import sample_montage  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.data.eval_sets import EvalItem  # noqa: E402
 from training.evaluate import evaluate_items  # noqa: E402
 from training.trainer import make_dataset  # noqa: E402
+
+
+def draw(items: list[EvalItem], maps: dict[bytes, np.ndarray], count: int, path: Path) -> None:
+    """``count`` evenly spaced items as rows of image | fitted map (not pinned: black) | truth | error."""
+    rows = [items[int(i)] for i in np.linspace(0, len(items) - 1, count)]
+    sample_montage([(item.rgb, np.nan_to_num(maps[item.rgb.tobytes()], nan=0.0), item.depth_m) for item in rows], path)
 
 
 def fitted_items(config, folder: str) -> tuple[list[EvalItem], dict[bytes, np.ndarray]]:
@@ -50,9 +57,12 @@ def fitted_items(config, folder: str) -> tuple[list[EvalItem], dict[bytes, np.nd
     return items, maps
 
 
-def score_folder(config, folder: str) -> dict:
-    """Scores of the maps of one folder, median-scaled and metric, beside a constant depth's on the same pixels."""
+def score_folder(config, folder: str, montage: Path | None = None, rows: int = 4) -> dict:
+    """Scores of the maps of one folder, median-scaled and metric, beside a constant depth's on the same pixels
+    (and a picture of ``rows`` of them in ``montage``)."""
     items, maps = fitted_items(config, folder)
+    if montage is not None:
+        draw(items, maps, rows, montage)
 
     def fitted(rgb: np.ndarray) -> tuple[np.ndarray, None]:
         return maps[rgb.tobytes()], None
@@ -73,12 +83,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], help="config override KEY=VALUE")
     parser.add_argument("--data", action="append", required=True, help="folder of sequence folders with fitted maps")
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    parser.add_argument("--montage", type=Path, default=None,
+                        help="PNG of evenly spaced maps of the first folder (image, map, truth, error)")
+    parser.add_argument("--rows", type=int, default=4, help="rows of the montage")
     args = parser.parse_args(argv)
     started = time.time()
     config = load_training_config(args.config, args.overrides)
     report = {**report_header(argv), "folders": {}}
-    for folder in args.data:
-        scores = score_folder(config, folder)
+    for number, folder in enumerate(args.data):
+        scores = score_folder(config, folder, args.montage if number == 0 else None, args.rows)
         report["folders"][folder] = scores
         print(f"{folder}: {scores['maps']} maps: AbsRel {scores['fitted']['abs_rel']:.3f} (constant "
               f"{scores['constant']['abs_rel']:.3f}), objects {scores['fitted']['object_abs_rel']:.3f} "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import cv2
 import numpy as np
 import pytest
 from bench_scripts import REPO, load_bench
@@ -25,7 +26,10 @@ def test_maps_equal_to_the_truth_score_zero_and_a_scaled_truth_only_without_medi
             np.save(sequence / "fitted_depth" / f"{stem}.npy", (truth * (1.2 if index else 1.0)).astype(np.float32))
     output = tmp_path / "quality.json"
     assert quality.main(["--config", str(REPO / "config" / "train_rich192.yaml"), *TINY,
-                         "--data", str(tmp_path / "rooms"), "--output", str(output)]) == 0
+                         "--data", str(tmp_path / "rooms"), "--output", str(output),
+                         "--montage", str(tmp_path / "maps.png"), "--rows", "3"]) == 0
+    picture = cv2.imread(str(tmp_path / "maps.png"))
+    assert picture.shape == (3 * 64, 4 * 96, 3)  # rows of image | map | truth | error
     scores = json.loads(output.read_text())["folders"][str(tmp_path / "rooms")]
     assert scores["maps"] == 4 and scores["pinned_fraction"] == 1.0  # the truth: every pixel
     assert scores["fitted"]["abs_rel"] == pytest.approx(0.0, abs=1e-6)  # 1.2x the truth: median scaling undoes it
