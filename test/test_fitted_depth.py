@@ -83,8 +83,8 @@ def test_fit_writes_maps_resumes_and_refuses_other_settings(rooms, caplog):
         pinned.append(kept.size / depth.size)
     assert 0.02 < np.mean(pinned) < 0.1  # measured 0.044 after 20 steps on these tiny rooms (1-8 % a map)
     settings = json.loads((rooms / "seq_0000" / "fitted_depth" / "settings.json").read_text())
-    assert settings["steps"] == 20 and settings["size"] == [64, 96] and settings["smoothness_weight"] == 1e-3
-    assert settings["pin_factor"] == 1.25
+    assert settings["steps"] == 20 and settings["size"] == [64, 96] and settings["pin_factor"] == 1.25
+    assert settings["loss"]["smoothness_weight"] == 1e-3 and settings["depth_scales"] == [0, 1, 2, 3]
     before = {path: path.stat().st_mtime_ns for path in maps}
     with caplog.at_level("INFO", logger="training"):
         assert fit(rooms, "--every", "2") == 0  # every map is there: nothing is fitted again

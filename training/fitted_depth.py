@@ -43,7 +43,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from gam_depth_ros.config_io import ConfigError
+from gam_depth_ros.config_io import ConfigError, to_dict
 from gam_depth_ros.inference.postprocessing import depth_to_disparity, disparity_to_depth
 from training.config import MaskConfig, TrainingConfig, load_training_config
 from training.data.errors import DataError
@@ -151,6 +151,7 @@ def fit_jobs(parts: list, every: int, shard: int, shards: int) -> list[tuple[obj
 def write_settings(folder: Path, settings: dict) -> None:
     """``settings.json`` beside the fitted maps; a folder fitted with other settings is an error, not a mix."""
     path = folder / "settings.json"
+    settings = json.loads(json.dumps(settings))  # as read back (tuples become lists)
     if path.is_file():
         old = json.loads(path.read_text())
         if old != settings:
@@ -167,10 +168,11 @@ def fit_folder(config: TrainingConfig, data_path: str, every: int, steps: int, l
     data = replace(config.data, path=data_path, augment=None)
     dataset = make_dataset(data, config, train=True)
     mask = resolve_mask(config.loss.mask, dataset, config.train.seed)
-    settings = {"steps": steps, "lr": lr, "smoothness_weight": config.loss.smoothness_weight,
-                "frame_ids": list(config.frame_ids), "options": dict(config.data.options),
-                "size": [config.model.height, config.model.width], "initial_depth": config.networks.initial_depth,
-                "pin_factor": pin_factor}
+    settings = {"steps": steps, "lr": lr, "pin_factor": pin_factor, "frame_ids": list(config.frame_ids),
+                "options": dict(config.data.options), "size": [config.model.height, config.model.width],
+                "depth_range": [config.model.min_depth, config.model.max_depth],
+                "initial_depth": config.networks.initial_depth, "depth_scales": list(config.networks.depth_scales),
+                "loss": to_dict(config.loss)}
     jobs = fit_jobs(sequences(dataset), every, shard, shards)
     fitted, skipped, losses, kept, started = 0, 0, [], [], time.time()
     for number, (part, index, path) in enumerate(jobs, 1):
