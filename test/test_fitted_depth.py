@@ -10,6 +10,7 @@ from dataclasses import replace
 import numpy as np
 import pytest
 import torch
+from room_fixtures import write_tiny_rich_rooms
 
 from gam_depth_ros.inference.postprocessing import depth_to_disparity, disparity_to_depth
 from training import fitted_depth, losses
@@ -17,7 +18,6 @@ from training.config import AugmentConfig, DataConfig, LossConfig, load_training
 from training.data.errors import DataError
 from training.data.factory import make_dataset
 from training.objective import compute_objective
-from training.synthetic.generate import render_sequence, write_folder
 
 CONFIG = "config/train_rich192.yaml"
 TINY = ["model.height=64", "model.width=96", "data.options.stride=2", "data.options.min_baseline=0"]
@@ -58,10 +58,7 @@ def test_fitted_depth_loss_by_hand():
 
 @pytest.fixture(scope="module")
 def rooms(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("fitted")
-    for index in range(2):  # seed 57: the tiny rooms of the bench tests (docs/data.md)
-        write_folder(render_sequence(57, index, 8, 64, 96, "handheld", style="rich"), folder / f"seq_{index:04d}")
-    return folder
+    return write_tiny_rich_rooms(tmp_path_factory.mktemp("fitted"))
 
 
 def fit(rooms, *extra: str) -> int:
@@ -147,7 +144,7 @@ def test_the_folder_source_reads_flips_and_requires_the_maps(rooms, tmp_path):
                                       augment=AugmentConfig(flip_p=1.0, color_jitter_p=0.0)), (0, -1, 1), 64, 96)
     assert torch.equal(flipped[0]["depth_fitted"][0], torch.from_numpy(stored).flip(-1))
     empty = tmp_path / "unfitted"
-    write_folder(render_sequence(57, 5, 8, 64, 96, "handheld", style="rich"), empty / "seq_0000")
+    write_tiny_rich_rooms(empty, sequences=1)  # no fitted_depth/
     with pytest.raises(DataError, match="no sequence has a sample with a fitted depth map"):
         make_dataset(DataConfig(source="folder", path=str(empty), options={**options, "require_fitted_depth": True}),
                      (0, -1, 1), 64, 96)

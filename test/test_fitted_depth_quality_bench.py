@@ -8,8 +8,7 @@ import cv2
 import numpy as np
 import pytest
 from bench_scripts import REPO, load_bench
-
-from training.synthetic.generate import render_sequence, write_folder
+from room_fixtures import write_tiny_rich_rooms
 
 quality = load_bench("fitted_depth_quality")
 TINY = ["--set", "model.height=64", "--set", "model.width=96", "--set", "data.options.stride=2",
@@ -17,9 +16,7 @@ TINY = ["--set", "model.height=64", "--set", "model.width=96", "--set", "data.op
 
 
 def test_maps_equal_to_the_truth_score_zero_and_a_scaled_truth_only_without_median_scaling(tmp_path):
-    for index in range(2):  # seed 57: the tiny rooms of the bench tests (docs/data.md)
-        sequence = tmp_path / "rooms" / f"seq_{index:04d}"
-        write_folder(render_sequence(57, index, 8, 64, 96, "handheld", style="rich"), sequence)
+    for index, sequence in enumerate(sorted(write_tiny_rich_rooms(tmp_path / "rooms").iterdir())):
         (sequence / "fitted_depth").mkdir()
         for stem in sorted(p.stem for p in (sequence / "depth").glob("*.npy"))[2:4]:  # targets 2, 3 (of 2..5)
             truth = np.load(sequence / "depth" / f"{stem}.npy")

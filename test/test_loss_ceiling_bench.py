@@ -6,18 +6,14 @@ import json
 
 import pytest
 from bench_scripts import REPO, load_bench
-
-from training.synthetic.generate import render_sequence, write_folder
+from room_fixtures import write_tiny_rich_rooms
 
 ceiling = load_bench("loss_ceiling")
 
 
 @pytest.fixture(scope="module")
 def rooms(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("ceiling")
-    for index in range(2):  # seed 57: the tiny rooms of the bench tests (docs/data.md)
-        write_folder(render_sequence(57, index, 8, 64, 96, "handheld", style="rich"), folder / f"seq_{index:04d}")
-    return folder
+    return write_tiny_rich_rooms(tmp_path_factory.mktemp("ceiling"))
 
 
 def run(rooms, tmp_path, *extra: str) -> dict:
