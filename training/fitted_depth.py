@@ -12,7 +12,8 @@ No ground-truth depth is read: the fitted depth is what view synthesis with know
 (classical multi-view optimisation), and the trainer can distil it into the network
 (``loss.fitted_depth_weight``, :func:`training.losses.fitted_depth_loss`): a network trained by
 SGD sees each frame a few times, a per-frame fit takes 150 steps on it (docs/training.md, "What
-the loss itself allows").
+the loss itself allows"). In the two CPU runs so far the distillation made the validation depth
+worse (docs/training.md, "Distilling fitted depth").
 
 Only pixels the photometric evidence pins are kept (:func:`pinned_pixels`): for *every* source
 the warp error at the fitted depth is below the error at the depth times and divided by
