@@ -20,7 +20,7 @@ the warp error at the fitted depth is below the error at the depth times and div
 ``--pin-factor`` (a minimum, not a flat valley) and below the unwarped source's error; the rest are
 written as 0 (invalid: the distillation term skips them, the photometric term still covers them).
 On 40 training frames of seed 20 this kept 28 % of the pixels, with a median per-frame AbsRel
-against the ground truth of 0.035 where the whole maps had 0.078 (docs/training.md).
+against the ground truth (unscaled) of 0.035 where the whole maps had 0.078 (docs/training.md).
 
 Writes ``<sequence>/fitted_depth/<key>.npy`` (float32 metres at the network size, 0 = not pinned) and
 ``<sequence>/fitted_depth/settings.json``; frames whose file exists are skipped, so a killed run
