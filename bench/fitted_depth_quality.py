@@ -31,7 +31,7 @@ from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.evaluation.figures import sample_montage  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.data.eval_sets import EvalItem  # noqa: E402
-from training.evaluate import evaluate_items  # noqa: E402
+from training.evaluate import evaluate_items, sample_eval_item  # noqa: E402
 from training.trainer import make_dataset  # noqa: E402
 
 
@@ -49,11 +49,9 @@ def fitted_items(config, folder: str) -> tuple[list[EvalItem], dict[bytes, np.nd
     items, maps = [], {}
     for index in range(len(dataset)):
         sample = dataset[index]
-        rgb = (sample["images"][0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-        labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
-        items.append(EvalItem(f"{folder}:{index}", rgb, sample["depth_gt"][0].numpy(), labels))
+        items.append(sample_eval_item(sample, f"{folder}:{index}"))
         depth = sample["depth_fitted"][0].numpy().astype(np.float64)
-        maps[rgb.tobytes()] = np.where(depth > 0, depth, np.nan)  # not pinned: not scored
+        maps[items[-1].rgb.tobytes()] = np.where(depth > 0, depth, np.nan)  # not pinned: not scored
     return items, maps
 
 

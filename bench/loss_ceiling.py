@@ -51,8 +51,7 @@ from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.config import load_training_config  # noqa: E402
-from training.data.eval_sets import EvalItem  # noqa: E402
-from training.evaluate import evaluate_items  # noqa: E402
+from training.evaluate import evaluate_items, sample_eval_item  # noqa: E402
 from training.fitted_depth import disparity_inside, fit_depth, objective_of  # noqa: E402
 from training.mask_calibration import resolve_mask  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
@@ -151,10 +150,8 @@ def main(argv: list[str] | None = None) -> int:
         fitted = [optimise(batch, config, mask, args.steps, args.lr, args.start == "true") for batch in batches]
     items, predicted, losses = [], {}, {"optimised": [], "true_depth": []}
     for index, batch, (depth, terms) in zip(indices, batches, fitted):
-        rgb = (batch["images"][0, 0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
-        labels = batch["labels"][0].numpy().astype(np.uint8) if bool(batch["has_labels"][0]) else None
-        items.append(EvalItem(f"sample_{index}", rgb, batch["depth_gt"][0, 0].numpy(), labels))
-        predicted[rgb.tobytes()] = depth
+        items.append(sample_eval_item({key: value[0] for key, value in batch.items()}, f"sample_{index}"))
+        predicted[items[-1].rgb.tobytes()] = depth
         losses["optimised"].append(terms)
         losses["true_depth"].append(true_depth_loss(batch, config, mask))
         print(f"sample {index}: loss {terms['total']:.4f} (true depth {losses['true_depth'][-1]['total']:.4f}), "

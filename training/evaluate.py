@@ -97,6 +97,14 @@ def evaluate_items(
     return result
 
 
+def sample_eval_item(sample: dict, name: str) -> EvalItem:
+    """The target of a training sample (the schema of :mod:`training.data.sample`, unbatched) as an
+    evaluation item: its un-augmented image as uint8, ground-truth depth and labels (None without)."""
+    rgb = (sample["images"][0].permute(1, 2, 0).numpy() * 255.0 + 0.5).astype(np.uint8)
+    labels = sample["labels"].numpy().astype(np.uint8) if bool(sample["has_labels"]) else None
+    return EvalItem(name, rgb, sample["depth_gt"][0].numpy(), labels)
+
+
 def sequence_folder_items(folder: str | Path, per_sequence: int) -> Iterable[EvalItem]:
     """``per_sequence`` evenly spaced frames with depth (and labels) of every sequence folder under
     ``folder`` (the generator's layout: ``<folder>/<sequence>/intrinsics.yaml``), in name order."""

@@ -175,9 +175,10 @@ def fit_folder(config: TrainingConfig, data_path: str, every: int, steps: int, l
                 "initial_depth": config.networks.initial_depth, "depth_scales": list(config.networks.depth_scales),
                 "loss": to_dict(config.loss)}
     jobs = fit_jobs(sequences(dataset), every, shard, shards)
+    for folder in sorted({path.parent for _, _, path in jobs}):  # before any map: a mismatch stops at once
+        write_settings(folder, settings)
     fitted, skipped, losses, kept, started = 0, 0, [], [], time.time()
     for number, (part, index, path) in enumerate(jobs, 1):
-        write_settings(path.parent, settings)
         if path.is_file():
             skipped += 1
             continue
