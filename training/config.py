@@ -49,11 +49,20 @@ class AugmentConfig:
     saturation: float = 0.2  # jitter factor range 1 +- saturation
     hue: float = 0.1  # hue shift range +- hue (fraction of the colour circle)
     flip_p: float = 0.5  # probability of a horizontal flip (cx -> W - 1 - cx, labels flipped too)
+    # Train on a random window of the network-size frames (the same window for every frame of a sample,
+    # the principal point shifted with it): the pixels keep the size they have at inference, a step
+    # costs the window's share of the pixels. 0, 0 = whole frames. Multiples of 32, at least 64 (the networks').
+    crop_height: int = 0
+    crop_width: int = 0
 
     def __post_init__(self) -> None:
         for name in ("color_jitter_p", "flip_p"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"augment.{name} must be in [0, 1], got {getattr(self, name)}")
+        crop = (self.crop_height, self.crop_width)
+        if crop != (0, 0) and not all(c >= 64 and c % 32 == 0 for c in crop):
+            raise ValueError(f"augment.crop_height/crop_width must both be multiples of 32 and at least 64 "
+                             f"(or both 0 for whole frames), got {crop[0]}x{crop[1]}")
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Colour jitter for the network inputs (torch, same jitter for every frame of a sample).
+"""Colour jitter for the network inputs (torch, same jitter for every frame of a sample), crop windows.
 
 The jitter follows the usual photometric recipe: brightness, contrast and saturation factors drawn
 uniformly from ``1 +- range``, a hue shift from ``+- hue`` (fraction of the colour circle), applied
@@ -40,6 +40,17 @@ def draw_jitter(brightness: float, contrast: float, saturation: float, hue: floa
         hue=hue * (2.0 * u[3] - 1.0),
         order=order,
     )
+
+
+def draw_crop_window(height: int, width: int, crop_height: int, crop_width: int) -> tuple[int, int]:
+    """Top-left corner ``(y0, x0)`` of a ``crop_height x crop_width`` window drawn uniformly inside
+    ``height x width`` (torch's global RNG, like the jitter)."""
+    if crop_height > height or crop_width > width:
+        raise ValueError(f"augment crop {crop_width}x{crop_height} is larger than the frames ({width}x{height}); "
+                         "set it at most model.width x model.height")
+    y0 = int(torch.randint(height - crop_height + 1, ()))
+    x0 = int(torch.randint(width - crop_width + 1, ()))
+    return y0, x0
 
 
 def _grey(images: Tensor) -> Tensor:

@@ -2,7 +2,7 @@
 
 Every source turns one sample into *prepared* frames (uint8 RGB already undistorted, cropped and
 resized to the network size) plus the target's intrinsics, labels, depth and structure at that
-size, and calls :func:`assemble_sample`, which applies the flip and the colour jitter and returns
+size, and calls :func:`assemble_sample`, which applies the crop, flip and colour jitter and returns
 the schema of :mod:`training.data.sample`.
 
 Side files of a target frame are found by one rule: the source gives every sample a *key* (a
@@ -22,7 +22,7 @@ A missing side file is not an error: the sample then has ``has_labels`` / ``has_
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,7 @@ from torch.utils.data import Dataset
 from gam_depth_ros.classes import NUM_CLASSES
 from gam_depth_ros.inference.preprocessing import resize_rgb
 from training.config import AugmentConfig
-from training.data.augment import apply_jitter, draw_jitter
+from training.data.augment import apply_jitter, draw_crop_window, draw_jitter
 from training.data.errors import DataError  # defined there (torch-free); the sources import it from here
 from training.data.sample import NUM_SCALES, VOID_LABEL
 from training.image_ops import gradient_magnitude
@@ -232,7 +232,8 @@ def assemble_sample(
     K:
         ``[3,3]`` target intrinsics in pixels of the network size.
     augment:
-        Flip and colour-jitter settings; None = no augmentation (validation).
+        Crop, flip and colour-jitter settings; None = no augmentation (validation). With a crop set,
+        every array and the sample's size are the window's.
     labels:
         ``[H,W]`` uint8 NYU-40 ids, 255 = void, or None.
     depth_m:
@@ -248,6 +249,17 @@ def assemble_sample(
         The two-view estimate (:func:`training.two_view.two_view_frame_poses`): ``[F,4,4]``
         ``T_frame_target`` and ``[F]`` found flags, or None.
     """
+    if augment is not None and augment.crop_height > 0:
+        y0, x0 = draw_crop_window(*frames[0].shape[:2], augment.crop_height, augment.crop_width)
+        rows, cols = slice(y0, y0 + augment.crop_height), slice(x0, x0 + augment.crop_width)
+        frames = [frame[rows, cols] for frame in frames]
+        labels, depth_m, fitted_depth_m = (None if array is None else array[rows, cols]
+                                           for array in (labels, depth_m, fitted_depth_m))
+        if structure is not None:
+            structure = replace(structure, segments=structure.segments[rows, cols])
+        K = K.copy()
+        K[0, 2] -= x0  # the window's pixel (0, 0) is the frame's (x0, y0)
+        K[1, 2] -= y0
     height, width = frames[0].shape[:2]
     images = torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0)
     flip = augment is not None and augment.flip_p > 0 and float(torch.rand(())) < augment.flip_p
