@@ -31,14 +31,11 @@ from training.data.eval_sets import FolderEvalSet  # noqa: E402
 from training.data.poses import read_pose_file  # noqa: E402
 from training.evaluate import (  # noqa: E402
     backend_predictor,
+    constant_depth,
     evaluate_items,
     evenly_spaced_frames,
     sequence_folder_items,
 )
-
-
-def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
-    return np.ones(rgb.shape[:2]), None
 
 
 class RememberedPredictor:

@@ -51,7 +51,7 @@ from bench.report import report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
 from training.config import load_training_config  # noqa: E402
-from training.evaluate import evaluate_items, sample_eval_item  # noqa: E402
+from training.evaluate import constant_depth, evaluate_items, sample_eval_item  # noqa: E402
 from training.fitted_depth import disparity_inside, fit_depth, objective_of  # noqa: E402
 from training.mask_calibration import resolve_mask  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
@@ -157,7 +157,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"sample {index}: loss {terms['total']:.4f} (true depth {losses['true_depth'][-1]['total']:.4f}), "
               f"photometric {terms['photometric']:.4f} ({losses['true_depth'][-1]['photometric']:.4f})", flush=True)
     scored = accuracy(evaluate_items(lambda rgb: (predicted[rgb.tobytes()], None), items))
-    constant = accuracy(evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items))
+    constant = accuracy(evaluate_items(constant_depth, items))
     report = {
         **report_header(argv, threads=args.threads),
         "samples": len(items), "depth": args.depth, "steps": args.steps, "lr": args.lr, "start": args.start,

@@ -46,7 +46,7 @@ from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from gam_depth_ros.networks.flops import count_flops, gflop  # noqa: E402
-from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
+from training.evaluate import backend_predictor, constant_depth, evaluate_items, sequence_folder_items  # noqa: E402
 
 #: docs/jetson.md, "Performance estimate": Orin Nano 8GB at 15W, dense FP16 peak and utilisation.
 ORIN_NANO_8GB_FP16_TFLOPS = 10.2
@@ -84,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     started = time.time()
     items = list(sequence_folder_items(args.heldout, args.per_sequence))
-    constant = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None), items)
+    constant = evaluate_items(constant_depth, items)
     rows: dict[str, dict] = {}
     with tempfile.TemporaryDirectory() as folder:
         for name, checkpoint, (height, width) in args.model:

@@ -118,6 +118,12 @@ def evenly_spaced_frames(frames: FolderEvalSet, count: int) -> list[EvalItem]:
     return [frames[index] for index in range(0, len(frames), step)[:count]]
 
 
+def constant_depth(rgb: np.ndarray) -> tuple[np.ndarray, None]:
+    """The :data:`Predictor` every model is compared with: one depth for every pixel (median scaling
+    makes it the frame's median true depth), no labels."""
+    return np.ones(rgb.shape[:2]), None
+
+
 def backend_predictor(backend, depth_scale: float) -> Predictor:
     """A :data:`Predictor` running an inference backend; depth in metres via ``depth_scale``."""
 
