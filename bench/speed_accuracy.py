@@ -25,8 +25,6 @@ says which rows share weights. Usage::
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import platform
 import statistics
 import sys
@@ -42,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from inference import interleaved_times  # noqa: E402
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
@@ -121,14 +120,10 @@ def main(argv: list[str] | None = None) -> int:
               f"| {r['boundary_f1']:.3f} | {r['gflop']:.2f} | {r['ort_ms_1_threads']:.1f} "
               f"| {r['ort_ms_2_threads']:.1f} "
               f"| {r['fps_2_threads']:.1f} | {r['onnx_mb']:.1f} | {r['jetson_orin_nano_8gb_fp16_fps_estimate']:.0f} |")
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({
-            "command": " ".join(["bench/speed_accuracy.py", *(argv if argv is not None else sys.argv[1:])]),
-            "heldout": {"folder": str(args.heldout), "frames": len(items), "per_sequence": args.per_sequence},
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
-            "seconds": round(time.time() - started, 1), "constant_depth": accuracy(constant), "models": rows},
-            indent=2) + "\n")
+    write_report(args.output, {
+        **report_header(argv, platform=platform.platform()),
+        "heldout": {"folder": str(args.heldout), "frames": len(items), "per_sequence": args.per_sequence},
+        "seconds": round(time.time() - started, 1), "constant_depth": accuracy(constant), "models": rows})
     return 0
 
 

@@ -1,4 +1,5 @@
-"""bench/fit_gap.py and bench/heldout_montage.py end to end on tiny generated sequences and a 1-step checkpoint."""
+"""bench/fit_gap.py, bench/heldout_montage.py and bench/speed_accuracy.py end to end on tiny generated sequences
+and a 1-step checkpoint."""
 
 from __future__ import annotations
 
@@ -64,3 +65,27 @@ def test_heldout_montage_draws_one_row_per_sequence(tmp_path, checkpoint):
     assert load_bench("heldout_montage").main(["--checkpoint", str(checkpoint), "--heldout", str(tmp_path / "heldout"),
                                                "--sequences", "3", "--width", "128", "--output", str(picture)]) == 0
     assert cv2.imread(str(picture)).shape == (3 * 48 // 2, 128, 3)
+
+
+def test_speed_accuracy_scores_the_heldout_frames_and_times_both_thread_counts(tmp_path, checkpoint):
+    for index in range(2):
+        write_folder(render_sequence(57, index, 6, 48, 64, "handheld"), tmp_path / "heldout" / f"seq_{index:04d}")
+    output = tmp_path / "speed.json"
+    assert load_bench("speed_accuracy").main(["--model", f"tiny={checkpoint}@64x96", "--heldout",
+                                              str(tmp_path / "heldout"), "--per-sequence", "2", "--runs", "2",
+                                              "--output", str(output)]) == 0
+    report = json.loads(output.read_text())
+    assert "--model tiny=" in report["command"] and report["machine"]["cpus"] >= 1
+    assert report["heldout"]["frames"] == 4  # frames 0 and 3 of each sequence
+    row = report["models"]["tiny"]
+    assert row["input"] == "64x96" and 0.0 < row["abs_rel"] < 2.0 and row["object_abs_rel"] is not None
+    assert row["ort_ms_1_threads"] > 0 and row["ort_ms_2_threads"] > 0
+    assert row["fps_2_threads"] == pytest.approx(1e3 / row["ort_ms_2_threads"])
+    assert row["onnx_mb"] > 1 and row["gflop"] > 0
+    constant = np.mean([single_image_depth_metrics(np.ones((48, 64)), sequence.depth[i].astype(np.float64),
+                                                   True, 0.1, 10.0)["abs_rel"]
+                        for sequence in (render_sequence(57, k, 6, 48, 64, "handheld") for k in range(2))
+                        for i in (0, 3)])
+    assert report["constant_depth"]["abs_rel"] == pytest.approx(constant, rel=1e-6)
+    with pytest.raises(SystemExit):
+        load_bench("speed_accuracy").main(["--model", "no-size", "--heldout", str(tmp_path)])
