@@ -107,6 +107,9 @@ def test_bad_crop_settings_are_refused_with_the_sizes():
         AugmentConfig(crop_height=32, crop_width=64)
     with pytest.raises(ValueError, match="both 0"):
         AugmentConfig(crop_height=64)
+    with pytest.raises(ValueError, match="crop 256x256 is larger than the network size .* 192x256"):
+        load_training_config("config/train_rich192.yaml", ["data.augment.crop_height=256",
+                                                            "data.augment.crop_width=256"])
     big = AugmentConfig(crop_height=128, crop_width=96)
     inputs = _inputs()
     with pytest.raises(ValueError, match=r"crop 96x128 is larger than the frames \(128x96\)"):

@@ -276,6 +276,10 @@ class TrainingConfig:
         if depth and not self.model.min_depth < depth < self.model.max_depth:
             raise ValueError(f"networks.initial_depth {depth} must lie inside the model's depth range "
                              f"({self.model.min_depth}, {self.model.max_depth})")
+        augment = self.data.augment
+        if augment is not None and (augment.crop_height > self.model.height or augment.crop_width > self.model.width):
+            raise ValueError(f"data.augment crop {augment.crop_height}x{augment.crop_width} is larger than the "
+                             f"network size model.height x model.width = {self.model.height}x{self.model.width}")
 
 
 def load_training_config(path: str | Path, overrides: list[str] | tuple[str, ...] = ()) -> TrainingConfig:
