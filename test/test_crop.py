@@ -112,7 +112,7 @@ def test_bad_crop_settings_are_refused_with_the_sizes():
                                                             "data.augment.crop_width=256"])
     big = AugmentConfig(crop_height=128, crop_width=96)
     inputs = _inputs()
-    with pytest.raises(ValueError, match=r"crop 96x128 is larger than the frames \(128x96\)"):
+    with pytest.raises(ValueError, match=r"crop 128x96 \(height x width\) is larger than the frames \(96x128\)"):
         assemble_sample(inputs.pop("frames"), inputs.pop("K"), big, **inputs)
 
 

@@ -46,8 +46,8 @@ def draw_crop_window(height: int, width: int, crop_height: int, crop_width: int)
     """Top-left corner ``(y0, x0)`` of a ``crop_height x crop_width`` window drawn uniformly inside
     ``height x width`` (torch's global RNG, like the jitter)."""
     if crop_height > height or crop_width > width:
-        raise ValueError(f"augment crop {crop_width}x{crop_height} is larger than the frames ({width}x{height}); "
-                         "set it at most model.width x model.height")
+        raise ValueError(f"augment crop {crop_height}x{crop_width} (height x width) is larger than the frames "
+                         f"({height}x{width}); set it at most model.height x model.width")
     y0 = int(torch.randint(height - crop_height + 1, ()))
     x0 = int(torch.randint(width - crop_width + 1, ()))
     return y0, x0
