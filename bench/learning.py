@@ -31,10 +31,14 @@ Floors: the untrained network (same seed) and a constant depth, both median-scal
 The planar and Manhattan regularisers are off in every variant (the synthetic folders carry no
 precomputed structure), so the table isolates the two ideas.
 
-Metrics (per image, median-scaled over the whole image, then averaged; :mod:`gam_depth_ros.evaluation.metrics`):
-the standard set, plus ``abs_rel_flat`` on textureless pixels (gradient magnitude ``m`` of the
-gradient-aware mask below ``FLAT_GRADIENT``) and ``abs_rel_edges`` on pixels within one pixel of a
-ground-truth depth discontinuity (neighbouring depths differ by more than ``EDGE_LOG_RATIO`` in log),
+Metrics: the shared evaluation (:func:`training.evaluate.evaluate_items`, the protocol of
+``bench/speed_accuracy.py`` and ``gam-depth-eval``: per image, median-scaled over the whole image, then
+averaged; checkpoints run by the node's torch backend), plus the AbsRel of two regions with each
+image's whole-image scale: ``abs_rel_flat`` on textureless pixels (gradient magnitude ``m`` of the
+gradient-aware mask below ``FLAT_GRADIENT``) and ``abs_rel_edges`` on a 3 px band around the
+ground-truth depth discontinuities of the boundary score (:func:`gam_depth_ros.evaluation.metrics.depth_edges`:
+a jump over 15 % between pixels 2 px apart; before 2026-12-06 the band was drawn around jumps of
+|Δ ln d| > 0.1 between adjacent pixels, so the committed tables' edge column differs from a rerun's),
 and the obstacle scores of :func:`gam_depth_ros.evaluation.metrics.obstacle_metrics` on the exact
 labels: ``object_abs_rel``, ``object_rmse``, ``object_delta1``, ``obstacle_recall``, ``boundary_*``.
 
@@ -66,16 +70,18 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from gam_depth_ros.checkpoint import build_model, load_checkpoint  # noqa: E402
-from gam_depth_ros.evaluation.metrics import (  # noqa: E402
-    BOUNDARY_KEYS,
-    DEPTH_KEYS,
-    OBJECT_KEYS,
-    ObstacleAccumulator,
-    obstacle_metrics,
-    single_image_depth_metrics,
-)
+from gam_depth_ros.checkpoint import load_checkpoint  # noqa: E402
+from gam_depth_ros.evaluation.metrics import BOUNDARY_KEYS, DEPTH_KEYS, OBJECT_KEYS, depth_edges, dilate  # noqa: E402
+from gam_depth_ros.inference import create_backend  # noqa: E402
 from gam_depth_ros.inference.postprocessing import disparity_to_depth  # noqa: E402
+from training.data.eval_sets import EvalItem  # noqa: E402
+from training.evaluate import (  # noqa: E402
+    Predictor,
+    backend_predictor,
+    constant_depth,
+    evaluate_items,
+    sequence_folder_items,
+)
 from training.image_ops import gradient_magnitude  # noqa: E402
 
 CONFIG = REPO / "config" / "learning_bench.yaml"
@@ -91,7 +97,6 @@ VARIANTS = {
                   "model.decoder_activation=relu"],
 }
 FLAT_GRADIENT = 8.0  # m below this (0..255 grey scale, Sobel of the blurred image) counts as textureless
-EDGE_LOG_RATIO = 0.1  # |ln d(p) - ln d(q)| above this between 4-neighbours marks a depth discontinuity
 MIN_DEPTH, MAX_DEPTH = 0.1, 10.0
 POSE_SOURCES = {
     "network": [],
@@ -124,88 +129,41 @@ def label_agreement(folder: Path) -> float:
     return agree / total if total else 1.0
 
 
-def eval_frames(folder: Path, per_sequence: int) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
-    """``(rgb [H,W,3] uint8, depth [H,W] float metres, labels [H,W] uint8)`` of evenly spaced frames of
-    every sequence; the exact labels (``labels_exact/``) where the folder also has noisy ones."""
-    frames = []
-    for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
-        images = sorted((intrinsics.parent / "images").glob("*.png"))
-        exact = intrinsics.parent / "labels_exact"
-        label_dir = exact if exact.is_dir() else intrinsics.parent / "labels"
-        for path in images[:: max(1, len(images) // per_sequence)][:per_sequence]:
-            depth = np.load(intrinsics.parent / "depth" / f"{path.stem}.npy")
-            labels = np.asarray(Image.open(label_dir / f"{path.stem}.png"))
-            frames.append((np.asarray(Image.open(path).convert("RGB")), depth.astype(np.float64), labels))
-    return frames
-
-
-def region_masks(rgb: np.ndarray, depth: np.ndarray) -> dict[str, np.ndarray]:
-    """Boolean ``[H,W]`` masks ``flat`` (textureless) and ``edges`` (depth discontinuities, 1 px band)."""
-    image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255.0
+def region_masks(item: EvalItem) -> dict[str, np.ndarray]:
+    """Boolean ``[H,W]`` masks ``flat`` (textureless) and ``edges`` (depth discontinuities, a 3 px band)."""
+    image = torch.from_numpy(np.array(item.rgb)).permute(2, 0, 1)[None].float() / 255.0
     flat = gradient_magnitude(image)[0, 0].numpy() < FLAT_GRADIENT
-    log_depth = np.log(np.clip(depth, 1e-3, None))
-    jump = np.zeros(depth.shape, bool)
-    dx = np.abs(np.diff(log_depth, axis=1)) > EDGE_LOG_RATIO
-    dy = np.abs(np.diff(log_depth, axis=0)) > EDGE_LOG_RATIO
-    jump[:, 1:] |= dx
-    jump[:, :-1] |= dx
-    jump[1:] |= dy
-    jump[:-1] |= dy
-    band = jump.copy()  # dilate by one pixel
-    band[1:] |= jump[:-1]
-    band[:-1] |= jump[1:]
-    band[:, 1:] |= jump[:, :-1]
-    band[:, :-1] |= jump[:, 1:]
-    return {"flat": flat, "edges": band}
+    return {"flat": flat, "edges": dilate(depth_edges(item.depth_m), 1)}
 
 
-def score(predict, frames: list[tuple[np.ndarray, np.ndarray, np.ndarray]]) -> dict[str, float]:
-    """Mean metrics of ``predict(rgb) -> depth [H,W]`` over ``frames`` (median scaling per image), with
-    the object-pixel and depth-boundary scores of :func:`obstacle_metrics` (``obstacle_recall`` pooled)."""
-    rows = []
-    obstacles = ObstacleAccumulator()
-    for rgb, gt, labels in frames:
-        pred = predict(rgb)
-        whole = single_image_depth_metrics(pred, gt, True, MIN_DEPTH, MAX_DEPTH)
-        if whole is None:
-            continue
-        row = {key: whole[key] for key in DEPTH_KEYS}
-        scaled = pred * whole["scale"]
-        for name, mask in region_masks(rgb, gt).items():
-            region = single_image_depth_metrics(scaled, gt, False, MIN_DEPTH, MAX_DEPTH, mask=mask)
-            row[f"abs_rel_{name}"] = region["abs_rel"] if region else float("nan")
-        rows.append(row)
-        obstacles.add(obstacle_metrics(pred, gt, labels, True, MIN_DEPTH, MAX_DEPTH))
-    objects = {key: float(value) for key, value in obstacles.result().items()
-               if key in (*OBJECT_KEYS, *BOUNDARY_KEYS)}
-    return ({key: _mean_of_finite([row[key] for row in rows]) for key in rows[0]} | objects
-            | {"images": len(rows)})
+def score(predict: Predictor, items: list[EvalItem]) -> dict[str, float]:
+    """Scores of ``predict`` on ``items`` by the shared evaluation (:func:`training.evaluate.evaluate_items`:
+    per-image median scaling, means over images, ``obstacle_recall`` pooled), flattened into one row with
+    the AbsRel of the :func:`region_masks` regions as ``abs_rel_flat`` and ``abs_rel_edges``."""
+    result = evaluate_items(predict, items, min_depth=MIN_DEPTH, max_depth=MAX_DEPTH, regions=region_masks)
+    obstacles = result["obstacles"]
+    return ({key: result["depth"][key] for key in DEPTH_KEYS}
+            | {f"abs_rel_{name}": region["abs_rel"] for name, region in result["regions"].items()}
+            | {key: float(obstacles[key]) for key in (*OBJECT_KEYS, *BOUNDARY_KEYS) if key in obstacles}
+            | {"images": result["images"]})
 
 
-def _mean_of_finite(values: list[float]) -> float:
-    """Mean of the finite values (a region absent from every frame gives NaN, without a warning)."""
-    finite = [v for v in values if np.isfinite(v)]
-    return float(np.mean(finite)) if finite else float("nan")
-
-
-def torch_predictor(model, height: int, width: int, min_depth: float, max_depth: float):
-    """``rgb -> depth`` at the network size of ``model`` (frames must already have that size)."""
+def network_predictor(model, min_depth: float, max_depth: float) -> Predictor:
+    """A :data:`~training.evaluate.Predictor` of an in-memory network (the untrained floor, which has no
+    checkpoint file); frames must already have the network's input size."""
 
     @torch.no_grad()
-    def predict(rgb: np.ndarray) -> np.ndarray:
-        if rgb.shape[:2] != (height, width):
-            raise ValueError(f"evaluation frames are {rgb.shape[:2]}, the network takes {(height, width)}")
+    def predict(rgb: np.ndarray) -> tuple[np.ndarray, None]:
         image = torch.from_numpy(np.array(rgb)).permute(2, 0, 1)[None].float() / 255.0
         disparity, _ = model(image)
-        return disparity_to_depth(disparity[0, 0].double().numpy(), min_depth, max_depth)
+        return disparity_to_depth(disparity[0, 0].double().numpy(), min_depth, max_depth), None
 
     return predict
 
 
-def checkpoint_predictor(path: Path):
-    checkpoint = load_checkpoint(path)
-    config = checkpoint.model_config
-    return torch_predictor(build_model(checkpoint), config.height, config.width, config.min_depth, config.max_depth)
+def checkpoint_predictor(path: Path) -> Predictor:
+    """A checkpoint run as the node runs it (the torch backend), depth in network units (median-scaled)."""
+    return backend_predictor(create_backend("torch", path, threads=os.cpu_count() or 2), 1.0)
 
 
 def train_run(run_dir: Path, variant: str, seed: int, steps: int, train_dir: Path, threads: int,
@@ -297,7 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     train_dir, eval_dir = args.data_dir / "train", args.data_dir / "heldout"
     generate(train_dir, args.train_sequences, args.frames, args.train_seed, args.height, args.width, args.label_noise)
     generate(eval_dir, args.eval_sequences, args.frames, args.heldout_seed, args.height, args.width, args.label_noise)
-    frames = eval_frames(eval_dir, args.eval_per_sequence)
+    frames = list(sequence_folder_items(eval_dir, args.eval_per_sequence))
     agreement = label_agreement(train_dir)
     print(f"{len(frames)} held-out frames from {args.eval_sequences} rooms (seed {args.heldout_seed}); "
           f"training proxy labels agree with the exact ones on {100 * agreement:.1f} % of pixels", flush=True)
@@ -311,7 +269,7 @@ def main(argv: list[str] | None = None) -> int:
 
     torch.set_num_threads(os.cpu_count() or 2)
     results: dict[str, dict[str, float]] = {}
-    results["constant depth"] = aggregate([score(lambda rgb: np.ones(rgb.shape[:2]), frames)])
+    results["constant depth"] = aggregate([score(constant_depth, frames)])
     untrained = []
     for seed in args.seeds:
         torch.manual_seed(seed)
@@ -319,8 +277,7 @@ def main(argv: list[str] | None = None) -> int:
 
         config = load_checkpoint(checkpoints[jobs[0]]).model_config
         net = GamDepthNet.from_config(config).eval()
-        untrained.append(score(torch_predictor(net, config.height, config.width, config.min_depth,
-                                               config.max_depth), frames))
+        untrained.append(score(network_predictor(net, config.min_depth, config.max_depth), frames))
     results["untrained network"] = aggregate(untrained)
     for variant in args.variants:
         results[variant] = aggregate([

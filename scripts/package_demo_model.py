@@ -34,7 +34,7 @@ from gam_depth_ros.checkpoint import build_model, load_checkpoint, save_checkpoi
 from gam_depth_ros.colorize import colorize_depth, colorize_labels  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
-from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
+from training.evaluate import backend_predictor, constant_depth, evaluate_items, sequence_folder_items  # noqa: E402
 
 MAX_TOTAL_BYTES = 20 * 1024 * 1024
 STEM = "gam_depth_demo"
@@ -92,8 +92,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.heldout:
         full = score(args.checkpoint, "torch", args.heldout, args.per_sequence)
         shipped = score(onnx_path, "onnxruntime", args.heldout, args.per_sequence)
-        constant = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
-                                  sequence_folder_items(args.heldout, args.per_sequence))  # the floor to beat
+        constant = evaluate_items(constant_depth, sequence_folder_items(args.heldout, args.per_sequence))  # the floor
         summary = {name: {"images": r["images"], **r["depth"], **r["obstacles"], **r.get("semantic", {})}
                    for name, r in (("float32 checkpoint (torch)", full), ("shipped fp16-weight ONNX", shipped),
                                    ("constant depth (median-scaled)", constant))}

@@ -110,6 +110,25 @@ def test_evaluation_core_hand_computed(nyu_files):
     assert obstacles["boundary_recall"] == 0.0 and obstacles["boundary_precision"] == 0.0
 
 
+def test_regions_are_scored_with_the_whole_image_scale(nyu_files):
+    mat, splits, mapping = nyu_files
+
+    def regions(item):
+        near = np.zeros(item.depth_m.shape, bool)
+        near[:NEAR_ROWS] = True
+        return {"near": near, "far": ~near, "none": np.zeros_like(near)}
+
+    result = evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
+                            NyuMatSet(mat, splits, "test", class_mapping=mapping), regions=regions)
+    # The constant is scaled to the image's median, 4 m: |4 - 2| / 2 on the near rows, exact on the far ones
+    # (a region scaled to its own median would give 0 on both).
+    assert result["regions"]["near"] == {"abs_rel": pytest.approx(1.0), "images": 2}
+    assert result["regions"]["far"] == {"abs_rel": pytest.approx(0.0), "images": 2}
+    assert result["regions"]["none"]["images"] == 0 and math.isnan(result["regions"]["none"]["abs_rel"])
+    assert "regions" not in evaluate_items(lambda rgb: (np.ones(rgb.shape[:2]), None),
+                                           NyuMatSet(mat, splits, "test", class_mapping=mapping))
+
+
 def test_cli_with_exported_model_and_checkpoint(nyu_files, small_model, tmp_path):  # noqa: F811
     mat, splits, mapping = nyu_files
     out = tmp_path / "nyu.json"

@@ -142,8 +142,9 @@ def test_folder_of_sequences_trains_and_evaluates(tmp_path):
     from training.data.factory import make_dataset
     from training.data.sample import SAMPLE_KEYS
 
-    for index in range(2):
-        write_folder(render_sequence(0, index, 6, 64, 96, "handheld", label_noise="light"), tmp_path / f"s{index}")
+    sequences = [render_sequence(0, index, 6, 64, 96, "handheld", label_noise="light") for index in range(2)]
+    for index, sequence in enumerate(sequences):
+        write_folder(sequence, tmp_path / f"s{index}")
     dataset = make_dataset(DataConfig(source="folder", path=str(tmp_path), options={"stride": 2}), (0, -1, 1), 64, 96)
     assert len(dataset) == 2 * (6 - 4)  # per sequence: targets 2..3 at stride 2; none spans two sequences
     both = (str(tmp_path / "s1"), str(tmp_path))  # a list: one sequence folder and a folder of sequences
@@ -155,6 +156,9 @@ def test_folder_of_sequences_trains_and_evaluates(tmp_path):
     assert set(sample) == set(SAMPLE_KEYS) and bool(sample["has_depth"]) and bool(sample["has_labels"])
     items = make_eval_set("folder", tmp_path)
     assert len(items) == 12 and items[7].name.startswith("s1/")
+    # Scored against the exact labels, not the noisy proxies the training reads from labels/.
+    np.testing.assert_array_equal(items[7].labels, sequences[1].labels[1])
+    assert (sequences[1].noisy_labels[1] != sequences[1].labels[1]).any()
     poses = np.loadtxt(tmp_path / "s0" / "poses.txt")
     assert poses.shape == (6, 8)
     np.testing.assert_allclose(np.linalg.norm(poses[:, 4:], axis=1), 1.0, atol=1e-5)

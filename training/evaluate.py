@@ -47,11 +47,13 @@ LOG = logging.getLogger("training.evaluate")
 
 #: ``predict(rgb [H,W,3] uint8) -> (depth [H,W] metres or relative, labels [H,W] uint8 or None)``
 Predictor = Callable[[np.ndarray], "tuple[np.ndarray, np.ndarray | None]"]
+#: ``regions(item) -> {name: bool [H,W] mask}``: image regions scored apart (e.g. textureless pixels)
+RegionMasks = Callable[[EvalItem], "dict[str, np.ndarray]"]
 
 
 def evaluate_items(
     predict: Predictor, items: Iterable[EvalItem], median_scaling: bool = True, min_depth: float = 0.1,
-    max_depth: float = 10.0, num_classes: int = 40, max_images: int = 0,
+    max_depth: float = 10.0, num_classes: int = 40, max_images: int = 0, regions: RegionMasks | None = None,
 ) -> dict[str, Any]:
     """Score ``predict`` on evaluation items (the protocol of the module docstring).
 
@@ -63,9 +65,12 @@ def evaluate_items(
         AbsRel/RMSE/delta1, obstacle recall and depth-boundary scores of
         :func:`~gam_depth_ros.evaluation.metrics.obstacle_metrics`; object scores only where the
         items carry ground-truth labels) and ``semantic`` (mIoU, pixel accuracy) when any item has
-        labels and the predictor gives labels.
+        labels and the predictor gives labels. With ``regions``, also ``regions``: per region name the
+        mean AbsRel over the images where it has valid pixels (``images``), with each image's
+        whole-image scale (the region is not median-scaled on its own).
     """
     depth_acc = DepthMetricsAccumulator()
+    region_abs_rel: dict[str, list[float]] = {}
     obstacle_acc = ObstacleAccumulator()
     semantic_acc = SemanticAccumulator(num_classes)
     seen = 0
@@ -77,7 +82,13 @@ def evaluate_items(
         if depth.shape != item.depth_m.shape:
             raise ValueError(f"{item.name}: prediction {depth.shape} and ground truth {item.depth_m.shape} differ")
         pred, gt = depth.astype(np.float64), item.depth_m.astype(np.float64)
-        depth_acc.add(single_image_depth_metrics(pred, gt, median_scaling, min_depth, max_depth))
+        whole = single_image_depth_metrics(pred, gt, median_scaling, min_depth, max_depth)
+        depth_acc.add(whole)
+        for name, mask in (regions(item) if regions and whole else {}).items():
+            region = single_image_depth_metrics(pred * whole["scale"], gt, False, min_depth, max_depth, mask=mask)
+            region_abs_rel.setdefault(name, [])
+            if region is not None:
+                region_abs_rel[name].append(region["abs_rel"])
         obstacle_acc.add(obstacle_metrics(pred, gt, item.labels, median_scaling, min_depth, max_depth))
         if item.labels is not None and labels is not None:
             semantic_acc.add(labels, item.labels)
@@ -94,6 +105,9 @@ def evaluate_items(
     }
     if semantic_acc.images:
         result["semantic"] = semantic_acc.result()
+    if regions:
+        result["regions"] = {name: {"abs_rel": float(np.mean(values)) if values else float("nan"),
+                                    "images": len(values)} for name, values in region_abs_rel.items()}
     return result
 
 

@@ -280,7 +280,7 @@ def depth_edges(depth: np.ndarray, edge_ratio: float = 1.15, valid: np.ndarray |
     return edges
 
 
-def _dilate(mask: np.ndarray, radius: int) -> np.ndarray:
+def dilate(mask: np.ndarray, radius: int) -> np.ndarray:
     """Square (Chebyshev) dilation of a bool ``[H,W]`` by ``radius`` pixels, numpy only."""
     out = mask.copy()
     h, w = mask.shape
@@ -301,7 +301,7 @@ def boundary_scores(pred: np.ndarray, gt: np.ndarray, valid: np.ndarray, edge_ra
     if not gt_edges.any():
         return None
     pred_edges = depth_edges(pred, edge_ratio, valid)
-    near_gt, near_pred = _dilate(gt_edges, tolerance_px), _dilate(pred_edges, tolerance_px)
+    near_gt, near_pred = dilate(gt_edges, tolerance_px), dilate(pred_edges, tolerance_px)
     precision = float((pred_edges & near_gt).sum() / pred_edges.sum()) if pred_edges.any() else 0.0
     recall = float((gt_edges & near_pred).sum() / gt_edges.sum())
     f1 = 2 * precision * recall / (precision + recall) if precision + recall > 0 else 0.0

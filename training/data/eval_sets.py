@@ -236,7 +236,8 @@ class PairListSet(Sequence):
 
 
 class FolderEvalSet(Sequence):
-    """Frames of an image-sequence folder that have ``depth/<stem>.png|.npy`` (and ``labels/`` if present)."""
+    """Frames of an image-sequence folder that have ``depth/<stem>.png|.npy``, with ground-truth labels from
+    ``labels_exact/`` (the generator's exact labels beside noisy proxies) or else ``labels/`` when present."""
 
     def __init__(self, path: str | Path, depth_png_scale: float = 1000.0) -> None:
         self.path = Path(path)
@@ -259,8 +260,11 @@ class FolderEvalSet(Sequence):
         rgb, depth = read_rgb(frame), read_depth(depth_path, self.depth_png_scale)
         if rgb.shape[:2] != depth.shape:
             raise DataError(f"{depth_path}: depth size {depth.shape} differs from the image {rgb.shape[:2]}")
-        label_path = self.path / "labels" / (frame.stem + ".png")
-        labels = read_label_png(label_path) if label_path.is_file() else None
+        # A generated training folder keeps its noisy proxy labels in labels/ and the truth in labels_exact/.
+        label_dirs = [self.path / "labels_exact", self.path / "labels"]
+        label_path = next((d / (frame.stem + ".png") for d in label_dirs if (d / (frame.stem + ".png")).is_file()),
+                          None)
+        labels = read_label_png(label_path) if label_path else None
         return EvalItem(frame.stem, rgb, depth, labels)
 
 
