@@ -15,9 +15,6 @@ Prints the AbsRel per weight (mean over the seeds' runs) and writes the raw figu
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import statistics
 import sys
 from pathlib import Path
@@ -28,6 +25,7 @@ sys.path.insert(0, str(REPO / "bench"))
 
 from adapt_building import BUILDING, scores  # noqa: E402
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from training.adapt import DEFAULT_CHECKPOINT, DEFAULT_ONNX  # noqa: E402
 from training.checkpointing import blend_checkpoints, latest_checkpoint  # noqa: E402
@@ -82,13 +80,11 @@ def main(argv: list[str] | None = None) -> int:
     for weight, per_run in results.items():
         means[weight] = {key: statistics.fmean(r[key]["abs_rel"] for r in per_run.values()) for key in shipped}
         print(f"{weight:>6s} " + " ".join(f"{means[weight][key]:20.3f}" for key in shipped))
-    out = {"command": " ".join(["bench/adapt_blend_tuning.py", *(argv if argv is not None else sys.argv[1:])]),
-           "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+    out = {**report_header(argv),
            "tuning_sets": {"new_building": {"seed": BUILDING["seed"], "rooms": list(TUNING_ROOMS), "frames": FRAMES},
                            "original": ORIGINAL_TUNING},
            "runs": [r.name for r in runs], "shipped": shipped, "blends": results, "mean_abs_rel": means}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(out, indent=2), encoding="utf-8")
+    write_report(args.output, out)
     return 0
 
 

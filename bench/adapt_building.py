@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import platform
 import statistics
 import sys
 import time
@@ -28,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training import adapt  # noqa: E402
@@ -127,15 +126,13 @@ def main(argv: list[str] | None = None) -> int:
         for key, row in rows.items():
             print(f"  {key:26s} {row['shipped']:8.3f} {row['adapted_mean']:12.3f} ± {row['adapted_std']:.3f} "
                   f"{row['change_percent']:+7.1f} %")
-    result = {"command": " ".join(["bench/adapt_building.py", *(argv if argv is not None else sys.argv[1:])]),
-              "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
+    result = {**report_header(argv),
               "building": BUILDING, "rooms": {"train": list(TRAIN_ROOMS), "eval_bag": EVAL_ROOM,
                                               "heldout": list(HELDOUT_ROOMS)},
               "original_heldout": ORIGINAL | {"folder": str(args.original_heldout)}, "per_sequence": PER_SEQUENCE,
               "shipped": shipped, "runs": runs, "summary": table,
               "summary_fine_tuned_only": ablation}
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    write_report(args.output, result)
     return 0
 
 

@@ -47,11 +47,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gam_depth_ros.export import export_onnx
-from gam_depth_ros.inference.onnx_backend import OnnxRuntimeBackend
-from gam_depth_ros.metadata import ModelMetadata
-from gam_depth_ros.networks import GamDepthNet
-from gam_depth_ros.networks.flops import count_flops
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.report import report_header, write_report  # noqa: E402
+from gam_depth_ros.export import export_onnx  # noqa: E402
+from gam_depth_ros.inference.onnx_backend import OnnxRuntimeBackend  # noqa: E402
+from gam_depth_ros.metadata import ModelMetadata  # noqa: E402
+from gam_depth_ros.networks import GamDepthNet  # noqa: E402
+from gam_depth_ros.networks.flops import count_flops  # noqa: E402
 
 SIZES = ("96x128", "192x256", "256x320", "288x384", "480x640")
 DEFAULT_SIZES = ("288x384", "256x320")
@@ -328,10 +332,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         settings = {k: v for k, v in vars(args).items() if k not in ("json", "sizes")}
         settings["sizes"] = [f"{h}x{w}" for h, w in args.sizes]
-        report = {"command": " ".join(sys.argv), "machine": machine, "settings": settings,
-                  "load_average_before": load_before, "load_average_after": load_after, "results": results}
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n")
+        report = {**report_header(argv, **machine, load_avg_before=load_before, load_avg_after=load_after),
+                  "settings": settings, "results": results}
+        write_report(args.json, report)
         print(f"\nwrote {args.json}")
     return 0
 

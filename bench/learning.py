@@ -54,7 +54,6 @@ stopped). Prints a Markdown table and writes it with all numbers to ``--output``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import subprocess
@@ -70,6 +69,7 @@ from PIL import Image
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.checkpoint import load_checkpoint  # noqa: E402
 from gam_depth_ros.evaluation.metrics import BOUNDARY_KEYS, DEPTH_KEYS, OBJECT_KEYS, depth_edges, dilate  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
@@ -291,13 +291,11 @@ def main(argv: list[str] | None = None) -> int:
         results[variant]["train_seconds_mean"] = float(np.mean(seconds)) if seconds else float("nan")
     table = markdown_table(results)
     print(table)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"steps": args.steps, "seeds": args.seeds, "size": [args.height, args.width],
-                                       "pose_source": args.pose_source, "label_noise": args.label_noise,
-                                       "proxy_label_agreement": agreement, "train_data_seed": args.train_seed,
-                                       "heldout_data_seed": args.heldout_seed,
-                                       "command": " ".join(sys.argv), "load_before": os.getloadavg()[0],
-                                       "eval_images": len(frames), "results": results, "table": table}, indent=2))
+    write_report(args.output, {**report_header(argv), "steps": args.steps, "seeds": args.seeds,
+                               "size": [args.height, args.width], "pose_source": args.pose_source,
+                               "label_noise": args.label_noise, "proxy_label_agreement": agreement,
+                               "train_data_seed": args.train_seed, "heldout_data_seed": args.heldout_seed,
+                               "eval_images": len(frames), "results": results, "table": table})
     print(f"wrote {args.output}")
     return 0
 

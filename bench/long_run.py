@@ -24,7 +24,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 import tempfile
 import time
@@ -36,6 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from overload_rss import rss_mb  # noqa: E402
+from report import report_header  # noqa: E402
 from ros_process import ClientNode, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
@@ -215,9 +215,7 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as folder:
         result = run(args.minutes, args.rate, Path(folder))
-    result |= {"command": " ".join(["bench/long_run.py", *(argv if argv is not None else sys.argv[1:])]),
-               "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg_before": load_before,
-                           "load_avg_after": os.getloadavg()}}
+    result = {**report_header(argv, load_avg_before=load_before, load_avg_after=os.getloadavg()), **result}
     print(f"{'minute':>6s} {'sent':>6s} {'drop %':>7s} {'p50 ms':>8s} {'p99 ms':>8s} {'RSS MB':>8s} "
           f"{'node CPU ms/frame':>18s} {'feeder CPU':>10s} {'node p95 med/max':>16s} {'load':>6s}")
     for r in result["per_minute"]:

@@ -42,6 +42,7 @@ sys.path.insert(0, str(REPO))
 
 from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros import topics as node_topics  # noqa: E402
 
 HEIGHT, WIDTH = 480, 640
@@ -330,7 +331,7 @@ def _client(args, shm: bool) -> dict:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--frames", type=int, default=30, help="frames per closed-loop and raw measurement")
     parser.add_argument("--threads", type=int, default=2, help="backend threads (node and raw)")
@@ -339,7 +340,7 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write all figures to this JSON file")
     parser.add_argument("--role", choices=("client",), help=argparse.SUPPRESS)
     parser.add_argument("--shm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.role == "client":
         return run_client(args)
 
@@ -369,8 +370,7 @@ def main() -> int:
                 b = node["node_breakdown_p50_ms"]
                 figures = f"{b['inference_ms']:7.1f} {b['outputs_ms']:7.1f} {b['node_latency_ms']:7.1f}"
                 print(f"{dds:<18} {mode:<38} {figures}")
-    if args.json:
-        args.json.write_text(json.dumps(results, indent=2))
+    write_report(args.json, {**report_header(argv), "results": results})
     return 0
 
 

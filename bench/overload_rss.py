@@ -15,7 +15,6 @@ writes them too. The one-frame slot means the queue never exceeds one frame: dro
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -27,6 +26,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
+from report import report_header, write_report  # noqa: E402
 from ros_process import ClientNode, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
@@ -119,8 +119,7 @@ def main(argv: list[str] | None = None) -> int:
           f"RSS start {r['rss_start_mb']:.1f} MB, peak {r['rss_peak_mb']:.1f} MB, end {r['rss_end_mb']:.1f} MB, "
           f"growth {r['rss_growth_mb']:+.1f} MB; "
           f"exit code {r['exit_code']}")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    write_report(args.json, {**report_header(argv), **result})
     return 0
 
 

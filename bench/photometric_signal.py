@@ -34,9 +34,6 @@ Seeds: rooms of generator seed 30 (used for this measurement only).
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import platform
 import sys
 import time
 from pathlib import Path
@@ -46,6 +43,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.evaluation.metrics import object_mask  # noqa: E402
 from training import losses  # noqa: E402
 from training.geometry import backproject, project, warp  # noqa: E402
@@ -151,13 +149,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {style} | {r['pairs']} | {r['warp_error_true']:.4f} | {r['warp_error_constant']:.4f} | "
               f"{r['signal']:.3f} | {r['signal_objects']:.3f} | {100 * r['mask_lift_fraction']:.2f} % | "
               f"{r['gradient_p99']:.0f} |")
-    if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps({
-            "command": " ".join(["bench/photometric_signal.py", *(argv if argv is not None else sys.argv[1:])]),
-            "seed": SEED, "settings": vars(args) | {"output": str(args.output)}, "mask": PAPER_MASK,
-            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_avg": os.getloadavg()},
-            "seconds": round(time.time() - started, 1), "results": results}, indent=2) + "\n")
+    write_report(args.output, {
+        **report_header(argv), "seed": SEED, "settings": vars(args) | {"output": str(args.output)},
+        "mask": PAPER_MASK, "seconds": round(time.time() - started, 1), "results": results})
     return 0
 
 

@@ -41,8 +41,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import platform
 import sys
 import time
 from pathlib import Path
@@ -54,6 +52,7 @@ from torch.nn import functional as F
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.checkpoint import CheckpointError, load_checkpoint  # noqa: E402
 from training.checkpointing import init_from_checkpoint  # noqa: E402
 from training.config import TrainingConfig, config_from_dict, load_training_config  # noqa: E402
@@ -239,7 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     true = torch.stack([s["poses"][1:] for s in samples])
     mask = resolve_mask(config.loss.mask, make_dataset(config.data, config, train=True), config.train.seed)
     report = {
-        "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
+        **report_header(argv, torch=torch.__version__),
         "data": {"path": str(args.data), "samples": len(samples), "pairs": int(true.shape[0] * true.shape[1]),
                  "frame_ids": list(config.frame_ids), "stride": config.data.options.get("stride", 1),
                  "size": [config.model.height, config.model.width]},
@@ -270,9 +269,8 @@ def main(argv: list[str] | None = None) -> int:
         report["models"]["two_view (SIFT + essential matrix)"] = row
     report["seconds"] = time.perf_counter() - started
     print_report(report)
+    write_report(args.output, report)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.output}")
     return 0
 

@@ -1,4 +1,4 @@
-"""What every benchmark's JSON report starts with and how it is written (one place for the newer scripts).
+"""What every benchmark's JSON report starts with and how it is written (one place for every script).
 
 Usage::
 
@@ -17,12 +17,13 @@ from typing import Any
 
 
 def report_header(argv: list[str] | None, **machine: Any) -> dict[str, Any]:
-    """``command`` (the script's name and arguments) and ``machine`` (CPU count, 1-minute load, Python,
-    and any ``machine`` extras such as the thread count), as the report's first keys."""
+    """``command`` (the script's name and arguments) and ``machine`` (platform, CPU count, 1-minute load
+    when the report is written, Python, and any ``machine`` extras such as the thread count or the load
+    before the run), as the report's first keys."""
     arguments = argv if argv is not None else sys.argv[1:]
     return {"command": " ".join([Path(sys.argv[0]).name, *arguments]),
-            "machine": {"cpus": os.cpu_count(), "load_1min": os.getloadavg()[0], "python": platform.python_version(),
-                        **machine}}
+            "machine": {"platform": platform.platform(), "cpus": os.cpu_count(), "load_1min": os.getloadavg()[0],
+                        "python": platform.python_version(), **machine}}
 
 
 def write_report(path: Path | None, report: dict[str, Any]) -> None:

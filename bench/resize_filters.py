@@ -25,9 +25,7 @@ from __future__ import annotations
 
 import argparse
 import io
-import json
 import os
-import platform
 import subprocess
 import sys
 import time
@@ -40,6 +38,7 @@ import cv2  # noqa: E402
 import numpy as np  # noqa: E402
 from PIL import Image  # noqa: E402
 
+from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.image_codec import decode_compressed  # noqa: E402
 from gam_depth_ros.image_resize import limit_opencv_threads  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
@@ -126,14 +125,13 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     load_before = os.getloadavg()
-    report = {"command": " ".join([Path(sys.executable).name, *sys.argv]), "machine": platform.platform(),
-              "cpus": os.cpu_count(), "load_before": load_before, "opencv": cv2.__version__,
+    report = {"opencv": cv2.__version__,
               "pillow": Image.__version__ if hasattr(Image, "__version__") else None, "model": MODEL.name,
               "accuracy": {}, "speed": speed(args.repeats)}
     for name, (seed, style, height, width) in SETS.items():
         folder = render(args.data / name, seed, style, height, width, args.sequences, args.frames)
         report["accuracy"][name] = {"seed": seed, **accuracy(folder, args.per_sequence)}
-    report["load_after"] = os.getloadavg()
+    report = {**report_header(argv, load_avg_before=load_before, load_avg_after=os.getloadavg()), **report}
     for name, case in report["speed"].items():
         print(f"{name:28s} OpenCV {case['opencv_ms']:7.3f} ms  Pillow {case['pillow_ms']:7.3f} ms  "
               f"Pillow/OpenCV {case['pillow_over_opencv']:.2f}")
@@ -141,9 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         line = "  ".join(f"{f}: AbsRel {s['abs_rel']:.4f} objects {s['object_abs_rel']:.4f} delta1 {s['delta1']:.3f}"
                          for f, s in scores.items() if isinstance(s, dict))
         print(f"{name:16s} {line}")
+    write_report(args.output, report)
     if args.output:
-        args.output.parent.mkdir(parents=True, exist_ok=True)
-        args.output.write_text(json.dumps(report, indent=2) + "\n")
         print(f"wrote {args.output}")
     return 0
 

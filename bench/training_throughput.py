@@ -45,7 +45,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -57,6 +56,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.report import report_header, write_report  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.distributed import DistInfo  # noqa: E402
 from training.objective import compute_objective  # noqa: E402
@@ -239,15 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     load_after = os.getloadavg()
     print("load average (1/5/15 min): before " + " ".join(f"{v:.2f}" for v in load_before)
           + ", after " + " ".join(f"{v:.2f}" for v in load_after))
-    if args.json:
-        args.json.write_text(json.dumps({
-            "load_average_before": load_before, "load_average_after": load_after,
-            "command": " ".join(sys.argv), "python": platform.python_version(), "torch": torch.__version__,
+    write_report(args.json, {
+            **report_header(argv, load_avg_before=load_before, load_avg_after=load_after, torch=torch.__version__),
             "threads": args.threads, "device": args.device, "batch": args.batch,
             "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "structure": args.structure,
             "step_flops": flops, "matmul_gflops": matmul,
             "reference_seconds_per_step": reference_s, "rows": rows,
-        }, indent=2))
+    })
     return 0
 
 
