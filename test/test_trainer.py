@@ -297,6 +297,7 @@ def test_validation_runs_each_epoch_through_the_metrics_module(tmp_path):
     assert result.step == 3 and result.validation["images"] == 3
     rows = (tmp_path / "stopped" / "val_log.csv").read_text().splitlines()[1:]
     assert [row.split(",")[:2] for row in rows] == [["2", "1"], ["3", "1"]]  # epoch 1's end, then the stop
+    assert [row.split(",")[-1] for row in rows] == ["1.0", "1.5"]  # epochs_done: the stop is half into epoch 2
 
 
 def test_init_checkpoint_starts_a_fine_tuning_run_from_trained_weights(tmp_path):

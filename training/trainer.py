@@ -310,8 +310,13 @@ class Trainer:
 
             metrics = validate(self.model, self.val_loader, self.config, self.info.device)
             if metrics:
-                self.logger.scalars("val", self.step, self.epoch, metrics)
-                LOG.info("validation after epoch %d: %s", self.epoch, _fmt(metrics))
+                # ``epoch`` counts finished epochs; a run stopped mid-epoch adds the fraction it got through.
+                epochs_done = self.epoch + self.epoch_step / self.steps_per_epoch
+                self.logger.scalars("val", self.step, self.epoch, metrics | {"epochs_done": epochs_done})
+                where = (f"after epoch {self.epoch}" if self.epoch_step == 0 else
+                         f"at step {self.step} ({self.epoch_step} of {self.steps_per_epoch} steps into epoch "
+                         f"{self.epoch + 1})")
+                LOG.info("validation %s: %s", where, _fmt(metrics))
         barrier(self.info)
         return metrics
 
