@@ -137,15 +137,10 @@ def precompute(dataset: FrameDataset, out_dir: str | Path | None = None, overwri
         _require("skimage", "scikit-image")
     if methods.get("vanishing", "lu") == "lu":
         _require("lu_vp_detect", "lu-vp-detect")
-    written, failed, seen = 0, 0, set()
-    for index in range(len(dataset)):
+    written, failed = 0, 0
+    for index, path in dataset.side_files_to_write(folder, ".npz", overwrite):
         if limit and written >= limit:
             break
-        key = dataset.sample_key(index)
-        path = folder / (key + ".npz")
-        if key in seen or (path.exists() and not overwrite):
-            continue
-        seen.add(key)
         rgb, K = dataset.target_frame(index)
         h, w = rgb.shape[:2]
         frame = prepare_frame(rgb, dataset.height, dataset.width)

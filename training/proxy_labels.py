@@ -188,15 +188,10 @@ def write_proxy_labels(dataset: FrameDataset, model, class_map: ClassMap,
     folder = Path(out_dir) if out_dir else dataset.labels_dir
     if folder is None:
         raise DataError("no output folder: give --out-dir")
-    written, seen = 0, set()
-    for index in range(len(dataset)):
+    written = 0
+    for index, path in dataset.side_files_to_write(folder, ".png", overwrite):
         if limit and written >= limit:
             break
-        key = dataset.sample_key(index)
-        path = folder / (key + ".png")
-        if key in seen or (path.exists() and not overwrite):
-            continue
-        seen.add(key)
         rgb, _ = dataset.target_frame(index)
         labels = class_map.apply(model.predict(rgb))
         path.parent.mkdir(parents=True, exist_ok=True)

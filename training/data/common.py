@@ -22,6 +22,7 @@ A missing side file is not an error: the sample then has ``has_labels`` / ``has_
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -62,6 +63,18 @@ class FrameDataset(Dataset):
     def target_frame(self, index: int) -> tuple[np.ndarray, np.ndarray]:
         """The prepared target frame before resizing: ``[h,w,3]`` uint8 RGB and its ``[3,3]`` K in its pixels."""
         raise NotImplementedError
+
+    def side_files_to_write(self, folder: Path, suffix: str, overwrite: bool) -> Iterator[tuple[int, Path]]:
+        """``(index, folder/<key><suffix>)`` for the first sample of each distinct :meth:`sample_key` (samples
+        share target frames), skipping keys whose file exists unless ``overwrite``."""
+        seen: set[str] = set()
+        for index in range(len(self)):
+            key = self.sample_key(index)
+            path = folder / (key + suffix)
+            if key in seen or (path.exists() and not overwrite):
+                continue
+            seen.add(key)
+            yield index, path
 
 
 def read_rgb(path: str | Path) -> np.ndarray:
