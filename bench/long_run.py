@@ -22,7 +22,6 @@ Prints the per-minute table and the drift; writes the raw figures as JSON and a 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
@@ -35,24 +34,13 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]
 
 from overload_rss import rss_mb  # noqa: E402
-from report import report_header  # noqa: E402
-from ros_process import ClientNode, configure_process, node_log, start_node, stop_node  # noqa: E402
+from report import report_header, write_report  # noqa: E402
+from ros_process import ClientNode, camera_pictures, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from gam_depth_ros import topics  # noqa: E402
 from gam_depth_ros.demo_model import SOURCE_TREE_DEMO_MODEL  # noqa: E402
 
 WIDTH, HEIGHT = 640, 480
-
-
-def pictures(count: int = 8) -> list[np.ndarray]:
-    """Smooth test pictures with blocks (decodable, varied), [480, 640, 3] uint8."""
-    rng = np.random.default_rng(0)
-    yy, xx = np.meshgrid(np.linspace(0, 1, HEIGHT), np.linspace(0, 1, WIDTH), indexing="ij")
-    out = []
-    for _ in range(count):
-        blocks = np.kron(rng.random((HEIGHT // 32, WIDTH // 32, 3)), np.ones((32, 32, 1)))
-        out.append(np.clip((0.5 * np.stack([xx, yy, 1 - xx * yy], 2) + 0.5 * blocks) * 255, 0, 255).astype(np.uint8))
-    return out
 
 
 def cpu_seconds(pid: int) -> float:
@@ -121,7 +109,8 @@ def run(minutes: int, rate: float, folder: Path) -> dict:
     node.create_subscription(DiagnosticArray, "/diagnostics", on_diagnostics, 10)
     image_pub = node.create_publisher(Image, f"{ns}/image", qos)
     info_pub = node.create_publisher(CameraInfo, f"{ns}/camera_info", qos)
-    frames = [fill_image_msg(Image(header=Header(frame_id="cam")), p, "rgb8") for p in pictures()]
+    frames = [fill_image_msg(Image(header=Header(frame_id="cam")), picture, "rgb8")
+              for picture in camera_pictures(8, HEIGHT, WIDTH)]
     info = CameraInfo(header=Header(frame_id="cam"), width=WIDTH, height=HEIGHT, distortion_model="plumb_bob",
                       d=[0.0] * 5, k=[525.0, 0, 319.5, 0, 525.0, 239.5, 0, 0, 1],
                       r=[1.0, 0, 0, 0, 1.0, 0, 0, 0, 1.0], p=[525.0, 0, 319.5, 0, 0, 525.0, 239.5, 0, 0, 0, 1.0, 0])
@@ -227,8 +216,7 @@ def main(argv: list[str] | None = None) -> int:
           f"p99 drift {result['p99_drift_percent']:+.1f} % (target < 10 %); exit code {result['exit_code']}")
     print(f"p99 over the first and last {result['window_minutes']} minutes: {result['p99_first_window_ms']:.1f} -> "
           f"{result['p99_last_window_ms']:.1f} ms")
-    if args.json:
-        args.json.write_text(json.dumps(result, indent=2))
+    write_report(args.json, result)
     if args.plot:
         plot(result["per_minute"], args.plot)
     return 0 if result["exit_code"] == 0 else 1

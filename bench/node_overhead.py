@@ -40,7 +40,7 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from ros_process import configure_process, node_log, start_node, stop_node  # noqa: E402
+from ros_process import camera_pictures, configure_process, node_log, start_node, stop_node  # noqa: E402
 
 from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros import topics as node_topics  # noqa: E402
@@ -70,16 +70,6 @@ def export_random_model(folder: Path, height: int = 288, width: int = 384) -> Pa
     checkpoint = save_checkpoint(folder / "random.pt", GamDepthNet().state_dict(), config)
     export_checkpoint(checkpoint, folder / "random.onnx")
     return folder / "random.onnx"
-
-
-def make_frames(count: int = 8) -> list[np.ndarray]:
-    rng = np.random.default_rng(0)
-    yy, xx = np.meshgrid(np.linspace(0, 1, HEIGHT), np.linspace(0, 1, WIDTH), indexing="ij")
-    frames = []
-    for _ in range(count):
-        blocks = np.kron(rng.random((HEIGHT // 32, WIDTH // 32, 3)), np.ones((32, 32, 1)))
-        frames.append(((0.5 * np.stack([xx, yy, 1 - xx], axis=2) + 0.5 * blocks) * 255).astype(np.uint8))
-    return frames
 
 
 def percentiles_ms(seconds: list[float]) -> dict[str, float]:
@@ -284,7 +274,7 @@ def run_client(args) -> int:
     reliable_process = start_node(
         reliable_params, folder, node_name + "_r", shm_profile=args.shm, name="node_r"
     )
-    frames = make_frames()
+    frames = camera_pictures(8, HEIGHT, WIDTH)
     backend = create_backend("onnxruntime", args.model, threads=args.threads)
     bench_raw(backend, frames, 3)  # warm-up
     client = Client(node_name, frames)
@@ -341,6 +331,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--role", choices=("client",), help=argparse.SUPPRESS)
     parser.add_argument("--shm", action=argparse.BooleanOptionalAction, default=True, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.saturated_seconds <= 1.0:
+        parser.error(f"--saturated-seconds {args.saturated_seconds:g}: the first second is a warm-up, give more than 1")
     if args.role == "client":
         return run_client(args)
 

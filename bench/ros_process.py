@@ -14,12 +14,25 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from gam_depth_ros.evaluation.live import stop_node  # noqa: F401 - one implementation, re-exported
 
 REPO = Path(__file__).resolve().parents[1]
 SHM_PROFILE = REPO / "config" / "fastdds_shm.xml"
+
+
+def camera_pictures(count: int = 8, height: int = 480, width: int = 640) -> list[np.ndarray]:
+    """Smooth ``[height, width, 3]`` uint8 test pictures with 32 px colour blocks (varied, decodable), the
+    same every call: the frames the node benchmarks publish."""
+    rng = np.random.default_rng(0)
+    yy, xx = np.meshgrid(np.linspace(0, 1, height), np.linspace(0, 1, width), indexing="ij")
+    out = []
+    for _ in range(count):
+        blocks = np.kron(rng.random((height // 32, width // 32, 3)), np.ones((32, 32, 1)))
+        out.append(np.clip((0.5 * np.stack([xx, yy, 1 - xx * yy], 2) + 0.5 * blocks) * 255, 0, 255).astype(np.uint8))
+    return out
 
 
 def test_domain_id() -> int:
