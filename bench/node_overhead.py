@@ -40,9 +40,9 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from report import report_header, write_report  # noqa: E402
 from ros_process import camera_pictures, configure_process, node_log, start_node, stop_node  # noqa: E402
 
-from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros import topics as node_topics  # noqa: E402
 
 HEIGHT, WIDTH = 480, 640

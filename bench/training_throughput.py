@@ -240,11 +240,10 @@ def main(argv: list[str] | None = None) -> int:
     print("load average (1/5/15 min): before " + " ".join(f"{v:.2f}" for v in load_before)
           + ", after " + " ".join(f"{v:.2f}" for v in load_after))
     write_report(args.json, {
-            **report_header(argv, load_avg_before=load_before, load_avg_after=load_after, torch=torch.__version__),
-            "threads": args.threads, "device": args.device, "batch": args.batch,
-            "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "structure": args.structure,
-            "step_flops": flops, "matmul_gflops": matmul,
-            "reference_seconds_per_step": reference_s, "rows": rows,
+        **report_header(argv, load_avg_before=load_before, load_avg_after=load_after, torch=torch.__version__),
+        "threads": args.threads, "device": args.device, "batch": args.batch,
+        "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "structure": args.structure,
+        "step_flops": flops, "matmul_gflops": matmul, "reference_seconds_per_step": reference_s, "rows": rows,
     })
     return 0
 

@@ -261,9 +261,8 @@ class FolderEvalSet(Sequence):
         if rgb.shape[:2] != depth.shape:
             raise DataError(f"{depth_path}: depth size {depth.shape} differs from the image {rgb.shape[:2]}")
         # A generated training folder keeps its noisy proxy labels in labels/ and the truth in labels_exact/.
-        label_dirs = [self.path / "labels_exact", self.path / "labels"]
-        label_path = next((d / (frame.stem + ".png") for d in label_dirs if (d / (frame.stem + ".png")).is_file()),
-                          None)
+        candidates = [self.path / folder / (frame.stem + ".png") for folder in ("labels_exact", "labels")]
+        label_path = next((path for path in candidates if path.is_file()), None)
         labels = read_label_png(label_path) if label_path else None
         return EvalItem(frame.stem, rgb, depth, labels)
 
