@@ -22,7 +22,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import report_header, write_report  # noqa: E402
+from bench.report import name_path_argument, report_header, write_report  # noqa: E402
 
 
 def paired_room_differences(base: dict[str, float], other: dict[str, float]) -> dict[str, float]:
@@ -70,18 +70,10 @@ def room_scores(report_path: Path, set_name: str) -> dict[str, float]:
             from error
 
 
-def parse_report(text: str) -> tuple[str, Path]:
-    """``NAME=REPORT.json`` -> (name, path)."""
-    name, sep, path = text.partition("=")
-    if not sep or not name or not path:
-        raise argparse.ArgumentTypeError(f"--report {text!r}: expected NAME=FILE")
-    return name, Path(path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--set", required=True, help="the set name inside the reports (fit_gap.py's --set NAME)")
-    parser.add_argument("--report", action="append", type=parse_report, required=True,
+    parser.add_argument("--report", action="append", type=name_path_argument("--report", "FILE"), required=True,
                         help="NAME=FILE of a bench/fit_gap.py report; the first is the base (repeat)")
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args(argv)

@@ -24,7 +24,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import report_header, write_report  # noqa: E402
+from bench.report import name_path_argument, report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -71,19 +71,11 @@ def per_sequence(model, folder: Path, count: int) -> list[dict]:
     return rows
 
 
-def parse_set(text: str) -> tuple[str, Path]:
-    """``NAME=FOLDER`` -> (name, folder)."""
-    name, sep, folder = text.partition("=")
-    if not sep or not name or not folder:
-        raise argparse.ArgumentTypeError(f"--set {text!r}: expected NAME=FOLDER")
-    return name, Path(folder)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--checkpoint", required=True, type=Path, help=".pt or .safetensors checkpoint")
-    parser.add_argument("--set", dest="sets", action="append", type=parse_set, required=True,
-                        help="NAME=FOLDER of generated sequence folders (repeat)")
+    parser.add_argument("--set", dest="sets", action="append", type=name_path_argument("--set", "FOLDER"),
+                        required=True, help="NAME=FOLDER of generated sequence folders (repeat)")
     parser.add_argument("--per-sequence", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")

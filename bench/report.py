@@ -8,6 +8,7 @@ Usage::
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import platform
@@ -32,3 +33,16 @@ def write_report(path: Path | None, report: dict[str, Any]) -> None:
         return
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(json.dumps(report, indent=2) + "\n")
+
+
+def name_path_argument(option: str, what: str):
+    """An argparse ``type`` for ``NAME=PATH`` options (``option`` and ``what`` name them in the error):
+    returns ``(name, Path)``."""
+
+    def parse(text: str) -> tuple[str, Path]:
+        name, sep, path = text.partition("=")
+        if not sep or not name or not path:
+            raise argparse.ArgumentTypeError(f"{option} {text!r}: expected NAME={what}")
+        return name, Path(path)
+
+    return parse
