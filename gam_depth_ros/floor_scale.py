@@ -19,6 +19,13 @@ scale) of the current estimate (any measurement is accepted while there is none,
 ``reset_after`` rejections in a row: the scene really changed); the estimate is the median of the
 last ``window`` accepted values in log scale (robust to single-frame spikes); without new
 measurements the last estimate is held, and its confidence decays with ``hold_time`` seconds.
+No scale is given until ``min_agreeing`` measurements agree (each within ``gate`` of the median
+of those before it): a single plane fitted to a few mislabelled pixels can pass every per-frame
+test (measured: a room with no floor in view, 1-3 % of its pixels labelled floor by the demo
+model, gave one such fit in 60 frames, 15 times too far, which alone would have been held and
+published for the other 59), and it is not confirmed by the next frames. While unconfirmed, a
+measurement that disagrees replaces the candidates; after a reset the new scale is confirmed the
+same way.
 """
 
 from __future__ import annotations
@@ -49,6 +56,7 @@ class FloorScaleConfig:
     window: int = 15  # accepted measurements in the running median
     gate: float = 0.15  # |ln(measurement / estimate)| above this is an outlier
     reset_after: int = 10  # consecutive outliers that restart the filter
+    min_agreeing: int = 3  # agreeing measurements before a scale is given (one lucky fit is not enough)
     hold_time: float = 5.0  # seconds over which the confidence of a held estimate decays (1/e)
 
     def __post_init__(self) -> None:
@@ -56,6 +64,8 @@ class FloorScaleConfig:
             raise ValueError(f"camera_height must be positive, got {self.camera_height}")
         if self.min_floor_pixels < 3 or self.window < 1 or self.gate <= 0 or self.hold_time <= 0:
             raise ValueError("min_floor_pixels >= 3, window >= 1, gate > 0 and hold_time > 0 are required")
+        if not 1 <= self.min_agreeing <= self.window:
+            raise ValueError(f"min_agreeing must be between 1 and window ({self.window}), got {self.min_agreeing}")
 
 
 @dataclass(frozen=True)
@@ -139,11 +149,11 @@ def fit_floor_plane(depth: np.ndarray, labels: np.ndarray, K: np.ndarray, config
 class ScaleEstimate:
     """The filter's state after a frame."""
 
-    scale: float | None  # metres per relative unit; None until the first accepted measurement
+    scale: float | None  # metres per relative unit; None until min_agreeing measurements agree
     confidence: float  # 0..1
     measured: float | None  # this frame's measurement (None if rejected)
-    accepted: bool
-    reason: str  # why the frame gave no accepted measurement ("" if it did)
+    accepted: bool  # the measurement joined the estimate (or, before confirmation, the candidates)
+    reason: str  # why the frame gave no scale-bearing measurement ("" if it did)
 
 
 class ScaleFilter:
@@ -157,14 +167,22 @@ class ScaleFilter:
         self.quality = 0.0
 
     @property
+    def confirmed(self) -> bool:
+        """Whether ``min_agreeing`` agreeing measurements stand behind the estimate."""
+        return len(self.logs) >= self.config.min_agreeing
+
+    @property
     def scale(self) -> float | None:
-        return float(math.exp(np.median(self.logs))) if self.logs else None
+        return float(math.exp(np.median(self.logs))) if self.confirmed else None
 
     def update(self, measured: float | None, time_s: float, quality: float = 1.0, reason: str = "") -> ScaleEstimate:
         accepted = False
         if measured is not None and measured > 0 and math.isfinite(measured):
-            current = self.scale
+            current = float(math.exp(np.median(self.logs))) if self.logs else None
             if current is None or abs(math.log(measured / current)) <= self.config.gate:
+                accepted = True
+            elif not self.confirmed:  # a disagreeing candidate: start the count again from this one
+                self.logs.clear()
                 accepted = True
             else:
                 self.outliers += 1
@@ -175,9 +193,10 @@ class ScaleFilter:
             if accepted:
                 self.logs.append(math.log(measured))
                 self.outliers, self.last_time, self.quality = 0, time_s, quality
-                reason = ""
+                reason = "" if self.confirmed else (f"scale not confirmed yet: {len(self.logs)} of "
+                                                    f"{self.config.min_agreeing} agreeing measurements")
         confidence = 0.0
-        if self.logs and self.last_time is not None:
+        if self.confirmed and self.last_time is not None:
             age = max(0.0, time_s - self.last_time)
             confidence = self.quality * (len(self.logs) / self.config.window) * math.exp(-age / self.config.hold_time)
         return ScaleEstimate(self.scale, float(min(1.0, confidence)), measured, accepted, reason)

@@ -75,6 +75,9 @@ class NodeParams:
     floor_gate: float = _param(
         0.15, "floor mode: measurements further than this from the estimate (|ln ratio|) are outliers.", minimum=0.001
     )
+    floor_min_agreeing: int = _param(
+        3, "floor mode: measurements that must agree (within floor_gate) before a scale is given.", minimum=1
+    )
     floor_hold_time: float = _param(
         5.0, "floor mode: seconds over which a held scale's confidence decays (1/e) without measurements.",
         minimum=0.001,
@@ -158,6 +161,9 @@ class NodeParams:
                             "(the .onnx model or checkpoint to run)")
         if self.scale_mode == "floor" and self.camera_height <= 0:
             problems.append("scale_mode=floor needs camera_height > 0 (metres from the camera to the floor)")
+        if self.floor_min_agreeing > self.floor_window:
+            problems.append(f"floor_min_agreeing={self.floor_min_agreeing} must not exceed "
+                            f"floor_window={self.floor_window} (the running median holds that many)")
         if self.colorize_max_depth and self.colorize_max_depth <= self.colorize_min_depth:
             problems.append(
                 f"colorize_max_depth={self.colorize_max_depth} must exceed "

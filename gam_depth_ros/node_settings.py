@@ -17,7 +17,7 @@ from gam_depth_ros.topics import DEPTH_OUTPUTS, NEEDS_INTRINSICS, enabled_output
 
 #: Parameters the depth scaler is built from.
 SCALER_FIELDS = ("depth_scale", "scale_mode", "camera_height", "camera_pitch_deg", "floor_min_pixels",
-                 "floor_max_tilt_deg", "floor_window", "floor_gate", "floor_hold_time")
+                 "floor_max_tilt_deg", "floor_window", "floor_gate", "floor_min_agreeing", "floor_hold_time")
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def make_scaler(settings: NodeSettings) -> DepthScaler:
         floor = FloorScaleConfig(
             camera_height=params.camera_height, camera_pitch_deg=params.camera_pitch_deg,
             min_floor_pixels=params.floor_min_pixels, max_tilt_deg=params.floor_max_tilt_deg,
-            window=params.floor_window, gate=params.floor_gate, hold_time=params.floor_hold_time,
+            window=params.floor_window, gate=params.floor_gate, min_agreeing=params.floor_min_agreeing,
+            hold_time=params.floor_hold_time,
         )  # fmt: skip
     return DepthScaler(params.scale_mode, settings.depth_scale, floor)
 
