@@ -22,8 +22,8 @@ measurements the last estimate is held, and its confidence decays with ``hold_ti
 No scale is given until ``min_agreeing`` measurements agree (each within ``gate`` of the median
 of those before it): a single plane fitted to a few mislabelled pixels can pass every per-frame
 test (measured: a room with no floor in view, 1-3 % of its pixels labelled floor by the demo
-model, gave one such fit in 60 frames, 15 times too far, which alone would have been held and
-published for the other 59), and it is not confirmed by the next frames. While unconfirmed, a
+model, gave one such fit in 60 frames, 15 times too far, which alone was held and published for the
+50 frames after it), and it is not confirmed by the next frames. While unconfirmed, a
 measurement that disagrees replaces the candidates; after a reset the new scale is confirmed the
 same way.
 """
@@ -173,12 +173,16 @@ class ScaleFilter:
 
     @property
     def scale(self) -> float | None:
-        return float(math.exp(np.median(self.logs))) if self.confirmed else None
+        return self._median() if self.confirmed else None
+
+    def _median(self) -> float | None:
+        """The median of the accepted measurements (or candidates), None when there are none."""
+        return float(math.exp(np.median(self.logs))) if self.logs else None
 
     def update(self, measured: float | None, time_s: float, quality: float = 1.0, reason: str = "") -> ScaleEstimate:
         accepted = False
         if measured is not None and measured > 0 and math.isfinite(measured):
-            current = float(math.exp(np.median(self.logs))) if self.logs else None
+            current = self._median()
             if current is None or abs(math.log(measured / current)) <= self.config.gate:
                 accepted = True
             elif not self.confirmed:  # a disagreeing candidate: start the count again from this one
