@@ -31,6 +31,7 @@ from typing import Any
 import yaml
 
 from gam_depth_ros.config_io import ConfigError, from_dict, load_yaml, to_dict
+from gam_depth_ros.evaluation.metrics import structural_ids
 from gam_depth_ros.model_config import ModelConfig
 
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
@@ -173,6 +174,15 @@ class PlanarConfig:
     weight: float = 0.1
     min_pixels: int = 200  # segments with at most this many pixels are ignored
     border: int = 8  # pixels at the image border are ignored (normals/segments unreliable there)
+    # NYU-40 class names whose pixels form one plane per image in samples with labels but without
+    # precomputed segments (e.g. [floor, ceiling]): the floor fit that floor-scale mode relies on
+    label_classes: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        try:
+            structural_ids(self.label_classes)
+        except ValueError as error:
+            raise ValueError(f"loss.planar.label_classes: {error}") from None
 
 
 @dataclass(frozen=True)

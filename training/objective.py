@@ -2,10 +2,11 @@
 
 For every depth scale s the disparity is upsampled to full resolution, turned into depth, and
 every source is warped into the target view with the final pose (one ``grid_sample`` call for all
-sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**s, planar and
-Manhattan-normal terms, the distance from a fitted depth map (when weighted and present); each term
-is averaged over scales. The identity (unwarped) reprojection terms and the mask do not depend on
-the scale and are computed once per batch. The semantic term is computed once, at full resolution.
+sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**s, planar (precomputed
+segments or labelled floor/ceiling planes) and Manhattan-normal terms, the distance from a fitted
+depth map (when weighted and present); each term is averaged over scales. The identity (unwarped)
+reprojection terms and the mask do not depend on the scale and are computed once per batch. The
+semantic term is computed once, at full resolution.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from gam_depth_ros.evaluation.metrics import structural_ids
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from training import losses
 from training.config import MaskConfig, TrainingConfig
@@ -79,7 +81,9 @@ def compute_objective(
         mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2)
 
     has_structure = batch["has_structure"].bool()
-    use_structure = bool(has_structure.any()) and (loss_cfg.planar.enabled or loss_cfg.normal.enabled)
+    segments, has_planes = plane_segments(batch, loss_cfg.planar.label_classes if loss_cfg.planar.enabled else ())
+    use_structure = (bool(has_structure.any()) and (loss_cfg.planar.enabled or loss_cfg.normal.enabled)) or (
+        loss_cfg.planar.enabled and bool(has_planes.any()))
     scales = sorted(config.networks.depth_scales)
     zero = images.new_zeros(())
     sums = {"photometric": zero, "smoothness": zero, "planar": zero, "normal": zero, "fitted_depth": zero}
@@ -106,7 +110,7 @@ def compute_objective(
             sums["fitted_depth"] = sums["fitted_depth"] + losses.fitted_depth_loss(
                 depth, batch["depth_fitted"].float(), batch["has_fitted_depth"].bool())
         if use_structure:
-            planar, normal = _structure_terms(batch, depth, points, inv_K, has_structure, config)
+            planar, normal = _structure_terms(batch, depth, points, inv_K, segments, has_planes, config)
             sums["planar"] = sums["planar"] + planar
             sums["normal"] = sums["normal"] + normal
 
@@ -132,20 +136,43 @@ def compute_objective(
     return total, terms
 
 
+def plane_segments(batch: dict[str, Tensor], label_classes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
+    """The planar term's segments ``[B,H,W]`` (-1 = none) and the images ``[B]`` bool they are set for.
+
+    Precomputed segments (``has_structure``) are kept; a sample without them but with labels gets one
+    segment per class of ``label_classes`` (each class's pixels are one plane: the floor, the ceiling).
+    """
+    segments, has_planes = batch["segments"], batch["has_structure"].bool()
+    if not label_classes:
+        return segments, has_planes
+    labels = batch["labels"]
+    from_labels = torch.full_like(segments, -1)
+    for index, class_id in enumerate(structural_ids(label_classes)):
+        from_labels = torch.where(labels == class_id, torch.full_like(segments, index), from_labels)
+    use_labels = ~has_planes & batch["has_labels"].bool()
+    segments = torch.where(use_labels.view(-1, 1, 1), from_labels, segments)
+    return segments, has_planes | use_labels
+
+
 def _structure_terms(
-    batch: dict[str, Tensor], depth: Tensor, points: Tensor, inv_K: Tensor, has_structure: Tensor,
+    batch: dict[str, Tensor], depth: Tensor, points: Tensor, inv_K: Tensor, segments: Tensor, has_planes: Tensor,
     config: TrainingConfig,
 ) -> tuple[Tensor, Tensor]:
-    """Planar and Manhattan-normal terms at full resolution for one scale's depth."""
+    """Planar and Manhattan-normal terms at full resolution for one scale's depth.
+
+    The planar term covers ``has_planes`` (see :func:`plane_segments`); the normal term only the
+    images with precomputed structure (it needs their dominant directions).
+    """
     planar_cfg, normal_cfg = config.loss.planar, config.loss.normal
     planar, planar_mask = losses.planar_loss(
-        depth, inv_K, batch["segments"], has_structure, planar_cfg.min_pixels, planar_cfg.border,
+        depth, inv_K, segments, has_planes, planar_cfg.min_pixels, planar_cfg.border,
         config.model.min_depth, config.model.max_depth,
     )
     if not planar_cfg.enabled:
         planar = depth.new_zeros(())
     normal = depth.new_zeros(())
-    if normal_cfg.enabled:
+    has_structure = batch["has_structure"].bool()
+    if normal_cfg.enabled and bool(has_structure.any()):
         normals = losses.surface_normals(points)
         normal, _ = losses.manhattan_normal_loss(
             normals, batch["vanishing_directions"], has_structure, normal_cfg.align_cos, planar_mask
