@@ -82,8 +82,8 @@ def compute_objective(
 
     has_structure = batch["has_structure"].bool()
     segments, has_planes = plane_segments(batch, loss_cfg.planar.label_classes if loss_cfg.planar.enabled else ())
-    use_structure = (bool(has_structure.any()) and (loss_cfg.planar.enabled or loss_cfg.normal.enabled)) or (
-        loss_cfg.planar.enabled and bool(has_planes.any()))
+    use_structure = (loss_cfg.planar.enabled and bool(has_planes.any())) or (
+        loss_cfg.normal.enabled and bool(has_structure.any()))
     scales = sorted(config.networks.depth_scales)
     zero = images.new_zeros(())
     sums = {"photometric": zero, "smoothness": zero, "planar": zero, "normal": zero, "fitted_depth": zero}
