@@ -14,7 +14,6 @@ camera only turned (no depth to learn from, docs/data.md ``min_baseline``) can b
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import sys
 import time
@@ -24,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import name_path_argument, report_header, write_report  # noqa: E402
+from bench.report import checkpoint_sets_parser, report_header, write_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -72,13 +71,7 @@ def per_sequence(model, folder: Path, count: int) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help=".pt or .safetensors checkpoint")
-    parser.add_argument("--set", dest="sets", action="append", type=name_path_argument("--set", "FOLDER"),
-                        required=True, help="NAME=FOLDER of generated sequence folders (repeat)")
-    parser.add_argument("--per-sequence", type=int, default=10)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    parser = checkpoint_sets_parser(__doc__.splitlines()[0], ".pt or .safetensors checkpoint", per_sequence=10)
     args = parser.parse_args(argv)
     started = time.time()
     model = RememberedPredictor(backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0))

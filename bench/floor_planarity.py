@@ -15,7 +15,6 @@ accepted fit's scale can be compared with median scaling's (``|ln ratio|``; 0.1 
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 import time
@@ -26,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import name_path_argument, report_header, write_report  # noqa: E402
+from bench.report import checkpoint_sets_parser, report_header, write_report  # noqa: E402
 from gam_depth_ros.floor_scale import FloorScaleConfig, fit_floor_plane  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -66,13 +65,7 @@ def summarise(rows: list[dict], name: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", required=True, type=Path, help=".pt/.safetensors checkpoint or .onnx model")
-    parser.add_argument("--set", dest="sets", action="append", type=name_path_argument("--set", "FOLDER"),
-                        required=True, help="NAME=FOLDER of generated sequence folders (repeat)")
-    parser.add_argument("--per-sequence", type=int, default=15)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    parser = checkpoint_sets_parser(__doc__.splitlines()[0], ".pt/.safetensors checkpoint or .onnx model", 15)
     args = parser.parse_args(argv)
     started = time.time()
     backend = create_backend("auto", args.checkpoint, threads=args.threads)

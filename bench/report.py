@@ -46,3 +46,16 @@ def name_path_argument(option: str, what: str):
         return name, Path(path)
 
     return parse
+
+
+def checkpoint_sets_parser(description: str, checkpoint_help: str, per_sequence: int) -> argparse.ArgumentParser:
+    """The arguments of the scripts that score one model on folders of generated sequences: ``--checkpoint``,
+    ``--set NAME=FOLDER`` (repeated), ``--per-sequence``, ``--threads`` and ``--output``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--checkpoint", required=True, type=Path, help=checkpoint_help)
+    parser.add_argument("--set", dest="sets", action="append", type=name_path_argument("--set", "FOLDER"),
+                        required=True, help="NAME=FOLDER of generated sequence folders (repeat)")
+    parser.add_argument("--per-sequence", type=int, default=per_sequence)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
+    return parser
