@@ -23,7 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import checkpoint_sets_parser, report_header, write_report  # noqa: E402
+from bench.report import checkpoint_sets_parser, write_sets_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -86,9 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name}: AbsRel {scored['abs_rel']:.3f} (constant {constant['abs_rel']:.3f}), objects "
               f"{scored['object_abs_rel']:.3f} (constant {constant['object_abs_rel']:.3f}), {len(items)} frames",
               flush=True)
-    write_report(args.output, {**report_header(argv), "checkpoint": str(args.checkpoint),
-                               "per_sequence": args.per_sequence, "seconds": round(time.time() - started, 1),
-                               "sets": results})
+    write_sets_report(args, argv, time.time() - started, results)
     return 0
 
 

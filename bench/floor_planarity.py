@@ -25,7 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.report import checkpoint_sets_parser, report_header, write_report  # noqa: E402
+from bench.report import checkpoint_sets_parser, write_sets_report  # noqa: E402
 from gam_depth_ros.floor_scale import FloorScaleConfig, fit_floor_plane  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
@@ -92,9 +92,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{set_name} {name}: {s['accepted']}/{s['frames']} floor fits accepted, "
                   f"{s['within_10_percent']} within 10 % of median scaling (median |ln ratio| "
                   f"{'-' if error is None else f'{error:.3f}'})", flush=True)
-    write_report(args.output, {**report_header(argv), "checkpoint": str(args.checkpoint),
-                               "per_sequence": args.per_sequence, "seconds": round(time.time() - started, 1),
-                               "sets": results})
+    write_sets_report(args, argv, time.time() - started, results)
     return 0
 
 

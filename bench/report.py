@@ -59,3 +59,10 @@ def checkpoint_sets_parser(description: str, checkpoint_help: str, per_sequence:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     return parser
+
+
+def write_sets_report(args: argparse.Namespace, argv: list[str] | None, seconds: float, sets: dict[str, Any]) -> None:
+    """The JSON report of a :func:`checkpoint_sets_parser` script: header, checkpoint, frames per sequence, run
+    time and the per-set results."""
+    write_report(args.output, {**report_header(argv), "checkpoint": str(args.checkpoint),
+                               "per_sequence": args.per_sequence, "seconds": round(seconds, 1), "sets": sets})
