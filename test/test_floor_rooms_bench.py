@@ -15,7 +15,7 @@ def test_floor_rooms_reports_published_frames_and_scale_per_room(tmp_path):
     report = json.loads(output.read_text())
     assert report["command"].endswith("--output " + str(output)) and report["machine"]["threads"] == 1
     no_floor, flat, near = report["rooms"]
-    # Measured (2026-12-07, the model shipped at 07:55 UTC): room 6 has no floor in view and publishes nothing; room 7
+    # Measured (2026-12-07, the model shipped at 07:52 UTC): room 6 has no floor in view and publishes nothing; room 7
     # has a quarter of the image floor but the model's floor is not flat enough for one fit; room 8 publishes
     # 8 of 15 frames, its floor scale 0.61 of the one median scaling implies (the 160-room model: 8, 0.87).
     assert no_floor["true_floor_share"] == 0.0 and no_floor["published"] == 0 and "metric_abs_rel" not in no_floor

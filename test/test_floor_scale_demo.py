@@ -44,7 +44,7 @@ def replay(room: int, mode: str, root) -> dict:
 
 def test_floor_mode_recovers_metres_that_a_wrong_fixed_scale_misses(reports):
     floor, fixed = reports["floor"], reports["fixed"]
-    # Measured (2026-12-07, the model shipped at 07:55 UTC): metric AbsRel 3.68 with the wrong fixed scale; 0.192 in
+    # Measured (2026-12-07, the model shipped at 07:52 UTC): metric AbsRel 3.68 with the wrong fixed scale; 0.192 in
     # floor mode (53 of 60 frames: the others gave a poor floor fit or came before three fits agreed, so nothing is
     # published for them), median-scaled 0.130 on the same frames. The floor's scale is 0.87x the one per-frame
     # median scaling implies (median 0.517 against 0.591): this model's floor is not quite where its walls are
