@@ -15,7 +15,6 @@ accepted fit's scale can be compared with median scaling's (``|ln ratio|``; 0.1 
 
 from __future__ import annotations
 
-import re
 import sys
 import time
 from collections import Counter
@@ -26,8 +25,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.report import checkpoint_sets_parser, write_sets_report  # noqa: E402
-from gam_depth_ros.floor_scale import FloorScaleConfig, fit_floor_plane  # noqa: E402
+from gam_depth_ros.floor_scale import FloorScaleConfig, fit_floor_plane, rejection_kind  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
+from training.data.common import resized_intrinsics  # noqa: E402
 from training.data.eval_sets import FolderEvalSet  # noqa: E402
 from training.data.folder import read_intrinsics  # noqa: E402
 from training.evaluate import evenly_spaced_frames  # noqa: E402
@@ -47,7 +47,7 @@ def frame_fits(depth: np.ndarray, labels: np.ndarray | None, truth: np.ndarray, 
     for name, floor in (("true_labels", true_labels), ("own_labels", labels)):
         fit, reason = (None, "no labels") if floor is None else fit_floor_plane(
             depth, floor, K, FIT, np.random.default_rng(seed))
-        row[name] = {"accepted": fit is not None, "reason": re.sub(r"\d+(\.\d+)?", "N", reason)}
+        row[name] = {"accepted": fit is not None, "reason": rejection_kind(reason)}
         if fit is not None:
             row[name] |= {"inliers": fit.inlier_fraction,
                           "log_scale_error": abs(float(np.log(true_fit.distance / fit.distance / median_scale)))}
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
         rows, frames = [], 0
         for intrinsics in sorted(folder.glob("*/intrinsics.yaml")):
             k = read_intrinsics(intrinsics)
-            K = np.array([[k["fx"], 0.0, k["cx"]], [0.0, k["fy"], k["cy"]], [0.0, 0.0, 1.0]])
+            K = resized_intrinsics(k["fx"], k["fy"], k["cx"], k["cy"], 1.0, 1.0)  # the frames are scored at full size
             for item in evenly_spaced_frames(FolderEvalSet(intrinsics.parent), args.per_sequence):
                 frames += 1
                 if item.labels is None:

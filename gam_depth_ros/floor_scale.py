@@ -31,6 +31,7 @@ same way.
 from __future__ import annotations
 
 import math
+import re
 from collections import deque
 from dataclasses import dataclass
 
@@ -93,6 +94,11 @@ def _plane(points: np.ndarray) -> tuple[np.ndarray, float]:
     _, _, vt = np.linalg.svd(points - centre, full_matrices=False)
     normal = vt[-1]
     return normal, float(normal @ centre)
+
+
+def rejection_kind(reason: str) -> str:
+    """``reason`` with its numbers replaced by ``N``, so that rejections of one kind can be counted together."""
+    return re.sub(r"\d+(\.\d+)?", "N", reason)
 
 
 def fit_floor_plane(depth: np.ndarray, labels: np.ndarray, K: np.ndarray, config: FloorScaleConfig,

@@ -7,7 +7,13 @@ import math
 import numpy as np
 import pytest
 
-from gam_depth_ros.floor_scale import FloorScaleConfig, FloorScaleEstimator, ScaleFilter, fit_floor_plane
+from gam_depth_ros.floor_scale import (
+    FloorScaleConfig,
+    FloorScaleEstimator,
+    ScaleFilter,
+    fit_floor_plane,
+    rejection_kind,
+)
 from training.synthetic.generate import render_sequence
 from training.synthetic.label_noise import degrade_labels
 from training.synthetic.room import LABEL
@@ -110,3 +116,10 @@ def test_estimator_end_to_end_is_steady_over_a_sequence():
     valid = np.array([s for s in scales if s is not None])
     assert len(valid) > 30
     np.testing.assert_allclose(valid * factor, 1.0, rtol=1e-3)
+
+
+def test_rejection_kinds_count_together_whatever_their_numbers():
+    assert rejection_kind("poor floor fit: 45 % inliers (< 60 %)") == "poor floor fit: N % inliers (< N %)"
+    assert rejection_kind("poor floor fit: RMS residual 2.5 % of the distance") == \
+        "poor floor fit: RMS residual N % of the distance"
+    assert rejection_kind("no plane found among the floor points") == "no plane found among the floor points"

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import logging
 import math
-import re
 import signal
 import sys
 import threading
@@ -32,6 +31,7 @@ from gam_depth_ros.evaluation.offline import run_offline
 from gam_depth_ros.evaluation.recorder import output_messages, write_recording
 from gam_depth_ros.evaluation.report import latency_stats, write_figures, write_report
 from gam_depth_ros.evaluation.scoring import Scorer
+from gam_depth_ros.floor_scale import FloorScaleConfig, rejection_kind
 from gam_depth_ros.labels import LABEL_FORMATS, ZERO_BASED, offset_warning, to_zero_based
 
 LOG = logging.getLogger("gam_depth_ros.bag_eval")
@@ -157,7 +157,6 @@ class FloorScaleOfFrames:
     def __init__(self, args: argparse.Namespace, bag, depth_scale: float) -> None:
         from gam_depth_ros.camera_model import camera_model_from_msg
         from gam_depth_ros.depth_scaling import DepthScaler
-        from gam_depth_ros.floor_scale import FloorScaleConfig
 
         if bag.camera_info is None:
             raise BagError(f"{args.bag}: --scale-mode floor needs camera_info, none on {args.camera_info_topic}")
@@ -172,7 +171,7 @@ class FloorScaleOfFrames:
         decision = self.scaler.decide(depth, labels, self.camera.scaled_to(width, height).K,
                                       (frame.stamp_ns - self.start_ns) / 1e9)
         if decision.reason:
-            self.rejections[re.sub(r"\d+(\.\d+)?", "N", decision.reason)] += 1
+            self.rejections[rejection_kind(decision.reason)] += 1
         return math.nan if decision.relative else decision.scale
 
 
