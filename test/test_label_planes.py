@@ -55,7 +55,7 @@ def _planar_term(config, batch, depth: torch.Tensor, label_classes: tuple[str, .
     planar = replace(config.loss.planar, enabled=True, weight=1.0, label_classes=label_classes, min_pixels=50)
     config = replace(config, loss=replace(config.loss, planar=planar))
     disparity = depth_to_disparity(depth, 0.1, 10.0)
-    outputs = {"disparities": [disparity] + [disparity[..., :64 >> s, :96 >> s] for s in range(1, 4)],
+    outputs = {"disparities": [disparity],  # full resolution only: depth_scales (0,) below
                "T_source_target": batch["poses"][:, 1:]}
     config = replace(config, networks=replace(config.networks, depth_scales=(0,)))
     total, terms = compute_objective(batch, outputs, config, semantic_active=False)
