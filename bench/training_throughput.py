@@ -33,6 +33,12 @@ Usage::
     .venv/bin/python bench/training_throughput.py [--rounds 5] [--variants fp32 fp32-cl bf16-cl]
         [--structure] [--threads 2] [--memory] [--json out.json]
 
+``--config`` times another recipe (its size, frames, pose source and losses; the data stay the in-memory
+synthetic clips, rendered at the config's size), ``--set key=value`` overrides it for every variant; the
+variants ``fp32-scale0`` and ``bf16-scale0`` train the full-resolution disparity only
+(``networks.depth_scales=[0]``, the reference's choice), ``bf16`` is autocast without channels-last. The
+anchor's ratios are printed for ``config/train_nyu.yaml`` only (its figures are for that recipe).
+
 ``--device cuda`` runs the steps on the GPU (each phase ends with a device synchronisation so that
 its time is the GPU's), the matmul there too; its variants ``amp`` and ``amp-cl`` add autocast
 (``train.amp``); ``--batch`` changes the batch size (the reference figures stay at batch 4).
@@ -65,12 +71,16 @@ from training.trainer import Trainer  # noqa: E402
 REFERENCE_SECONDS_PER_STEP = 9.3  # design.md section 5: batch 4, all losses except planar/normal
 REFERENCE_SECONDS_WITH_STRUCTURE = 11.5
 REFERENCE_MATMUL_GFLOPS = 145.0
+REFERENCE_CONFIG = REPO / "config" / "train_nyu.yaml"  # the recipe the anchor's figures are for
 BATCH = 4
 VARIANTS = {
     "fp32": ["train.amp=false"],
     "fp32-cl": ["networks.channels_last=true", "train.amp=false"],
     "fp32-cl-compiled": ["networks.channels_last=true", "train.compile_loss=true", "train.amp=false"],
     "bf16-cl": ["networks.channels_last=true", "train.cpu_amp_bf16=true"],
+    "bf16": ["train.cpu_amp_bf16=true", "train.amp=false"],
+    "fp32-scale0": ["networks.depth_scales=[0]", "train.amp=false"],
+    "bf16-scale0": ["networks.depth_scales=[0]", "train.cpu_amp_bf16=true", "train.amp=false"],
     # CUDA only (--device cuda): autocast on the networks (bf16 on Ampere and later), losses fp32
     "amp": ["train.amp=true"],
     "amp-cl": ["networks.channels_last=true", "train.amp=true"],
@@ -80,14 +90,16 @@ VARIANTS = {
 class Runner:
     """One variant: a Trainer's model, optimiser and loader, stepped by hand with timers."""
 
-    def __init__(self, name: str, structure: bool, output: Path, device: str = "cpu", batch: int = BATCH) -> None:
+    def __init__(self, name: str, structure: bool, output: Path, device: str = "cpu", batch: int = BATCH,
+                 config: Path = REFERENCE_CONFIG, extra: tuple[str, ...] = ()) -> None:
         overrides = [
-            "data.source=synthetic", f"data.options={{num_samples: {batch}, seed: 0}}", "data.augment=null",
-            "validation=null", f"train.batch_size={batch}", "train.num_workers=0", "train.progress_bar=false",
+            "data.source=synthetic", "data.path=''", f"data.options={{num_samples: {batch}, seed: 0}}",
+            "data.augment=null", "validation=null", f"train.batch_size={batch}", "train.num_workers=0",
+            "train.progress_bar=false",
             f"train.output_dir={output / name}", f"loss.planar.enabled={str(structure).lower()}",
-            f"loss.normal.enabled={str(structure).lower()}", *VARIANTS[name],
+            f"loss.normal.enabled={str(structure).lower()}", *extra, *VARIANTS[name],
         ]
-        self.config = load_training_config(REPO / "config" / "train_nyu.yaml", overrides)
+        self.config = load_training_config(config, overrides)
         self.device = torch.device(device)
         self.trainer = Trainer(self.config, DistInfo(device=self.device))
         self.loader = self.trainer.loader
@@ -134,7 +146,9 @@ def step_flops(runner: Runner) -> float:
     trainer = runner.trainer
     batch = {k: v.to(runner.device) for k, v in runner._next().items()}
     with FlopCounterMode(display=False) as counter:
-        outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True)
+        poses = batch["poses"][:, 1:] if runner.config.networks.pose_source == "data" else None  # as the step does
+        outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True,
+                                poses=poses)
         total, _ = compute_objective(batch, outputs, runner.config, semantic_active=True)
         total.backward()
     trainer.optimizer.zero_grad(set_to_none=True)
@@ -171,6 +185,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--device", default="cpu", help="cpu or cuda (the variants amp and amp-cl need cuda)")
     parser.add_argument("--batch", type=int, default=BATCH, help="batch size (the reference anchor is 4)")
+    parser.add_argument("--config", type=Path, default=REFERENCE_CONFIG, help="the recipe to time")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
+                        help="config override for every variant (repeatable)")
     parser.add_argument("--json", type=Path, help="write every figure and sample here")
     parser.add_argument("--output", type=Path, default=Path("/tmp/gam_depth_training_bench"))
     parser.add_argument("--memory", action="store_true",
@@ -180,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.set_num_threads(args.threads)
     if args.memory_probe:  # in a fresh process: peak resident memory of two steps of one variant
         baseline = peak_rss_mb("VmRSS")
-        runner = Runner(args.memory_probe, args.structure, args.output)
+        runner = Runner(args.memory_probe, args.structure, args.output, config=args.config,
+                        extra=tuple(args.overrides))
         runner.step(record=False)
         runner.step(record=False)
         print(json.dumps({"peak_mb": peak_rss_mb("VmHWM"), "baseline_mb": baseline}))
@@ -189,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     load_before = os.getloadavg()
     if args.device == "cpu" and {"amp", "amp-cl"} & set(args.variants):
         parser.error("the variants amp and amp-cl need --device cuda")
-    runners = {name: Runner(name, args.structure, args.output, args.device, args.batch) for name in args.variants}
+    runners = {name: Runner(name, args.structure, args.output, args.device, args.batch, args.config,
+                            tuple(args.overrides)) for name in args.variants}
     flops = step_flops(next(iter(runners.values())))
     matmul: list[float] = []
     for round_index in range(args.warmup + args.rounds):
@@ -203,34 +222,46 @@ def main(argv: list[str] | None = None) -> int:
     reference_s = REFERENCE_SECONDS_WITH_STRUCTURE if args.structure else REFERENCE_SECONDS_PER_STEP
     reference_ips = BATCH / reference_s
     reference_share = flops / reference_s / 1e9 / REFERENCE_MATMUL_GFLOPS
+    # the anchor was measured on the reference recipe; against any other it would compare different work
+    anchored = args.config.resolve() == REFERENCE_CONFIG.resolve() and not args.overrides
     rows = []
     for name, runner in runners.items():
         median = {key: statistics.median(values) for key, values in runner.times.items()}
         ips = args.batch / median["step"]
         share = flops / median["step"] / 1e9 / best_matmul
         rows.append({"variant": name, "median_s": median, "min_step_s": min(runner.times["step"]),
-                     "images_per_s": ips, "ratio_vs_reference": ips / reference_ips,
+                     "images_per_s": ips, "ratio_vs_reference": ips / reference_ips if anchored else None,
                      "gflops": flops / median["step"] / 1e9, "share_of_matmul": share,
-                     "normalised_ratio_vs_reference": share / reference_share, "samples": runner.times})
+                     "normalised_ratio_vs_reference": share / reference_share if anchored else None,
+                     "samples": runner.times})
+    for row in rows:  # the same-run ratio: every variant against the first one named
+        row["ratio_vs_first"] = row["images_per_s"] / rows[0]["images_per_s"]
 
-    print(f"288x384, batch {args.batch} on {args.device}, frames {list(runners[args.variants[0]].config.frame_ids)}, "
-          f"residual pose, "
-          f"planar/normal {'on' if args.structure else 'off'}, {args.threads} threads, torch {torch.__version__}")
-    print(f"step FLOPs (fwd+bwd, conv+matmul): {flops / 1e9:.0f} GFLOP; fp32 matmul this run: best "
-          f"{best_matmul:.0f}, median {statistics.median(matmul):.0f} GFLOP/s")
-    print(f"reference anchor: {reference_s} s/step = {reference_ips:.2f} images/s, "
-          f"{flops / reference_s / 1e9:.0f} GFLOP/s = {100 * reference_share:.0f} % of {REFERENCE_MATMUL_GFLOPS:.0f}")
+    config = runners[args.variants[0]].config
+    pose = f"{config.networks.pose_source} pose" + (", residual" if config.networks.residual_pose else "")
+    print(f"{args.config.name}: {config.model.height}x{config.model.width}, batch {args.batch} on {args.device}, "
+          f"frames {list(config.frame_ids)}, {pose}, planar/normal {'on' if args.structure else 'off'}, "
+          f"{args.threads} threads, torch {torch.__version__}"
+          + (f", overrides {args.overrides}" if args.overrides else ""))
+    print(f"step FLOPs of {args.variants[0]} (fwd+bwd, conv+matmul): {flops / 1e9:.0f} GFLOP; fp32 matmul this run: "
+          f"best {best_matmul:.0f}, median {statistics.median(matmul):.0f} GFLOP/s")
+    if anchored:
+        print(f"reference anchor: {reference_s} s/step = {reference_ips:.2f} images/s, {flops / reference_s / 1e9:.0f} "
+              f"GFLOP/s = {100 * reference_share:.0f} % of {REFERENCE_MATMUL_GFLOPS:.0f}")
     print(f"{'variant':16s} {'data':>6s} {'forward':>8s} {'backward':>9s} {'optim':>6s} {'step':>6s} {'img/s':>6s} "
-          f"{'x ref':>6s} {'% matmul':>9s} {'x ref (norm.)':>14s}")
+          f"{'x first':>8s} {'x ref':>6s} {'% matmul':>9s} {'x ref (norm.)':>14s}")
     for row in rows:
         m = row["median_s"]
+        versus_reference = (f"{row['ratio_vs_reference']:6.2f}", f"{row['normalised_ratio_vs_reference']:14.2f}") \
+            if anchored else (f"{'-':>6s}", f"{'-':>14s}")
         print(f"{row['variant']:16s} {m['data']:6.3f} {m['forward']:8.2f} {m['backward']:9.2f} {m['optimiser']:6.3f} "
-              f"{m['step']:6.2f} {row['images_per_s']:6.2f} {row['ratio_vs_reference']:6.2f} "
-              f"{100 * row['share_of_matmul']:8.1f}% {row['normalised_ratio_vs_reference']:14.2f}")
+              f"{m['step']:6.2f} {row['images_per_s']:6.2f} {row['ratio_vs_first']:8.2f} {versus_reference[0]} "
+              f"{100 * row['share_of_matmul']:8.1f}% {versus_reference[1]}")
     if args.memory:
         for row in rows:
             command = [sys.executable, __file__, "--memory-probe", row["variant"], "--threads", str(args.threads)]
             command += ["--structure"] if args.structure else []
+            command += ["--config", str(args.config)] + [f"--set={item}" for item in args.overrides]
             probe = json.loads(subprocess.run(command, capture_output=True, text=True, check=True).stdout.strip()
                                .splitlines()[-1])
             row["peak_rss_mb"] = probe["peak_mb"]
@@ -243,7 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         **report_header(argv, load_avg_before=load_before, load_avg_after=load_after, torch=torch.__version__),
         "threads": args.threads, "device": args.device, "batch": args.batch,
         "gpu": torch.cuda.get_device_name() if args.device == "cuda" else None, "structure": args.structure,
-        "step_flops": flops, "matmul_gflops": matmul, "reference_seconds_per_step": reference_s, "rows": rows,
+        "config": str(args.config), "overrides": args.overrides, "step_flops": flops, "matmul_gflops": matmul,
+        "reference_seconds_per_step": reference_s if anchored else None, "rows": rows,
     })
     return 0
 
