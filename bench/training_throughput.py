@@ -78,9 +78,9 @@ VARIANTS = {
     "fp32-cl": ["networks.channels_last=true", "train.amp=false"],
     "fp32-cl-compiled": ["networks.channels_last=true", "train.compile_loss=true", "train.amp=false"],
     "bf16-cl": ["networks.channels_last=true", "train.cpu_amp_bf16=true"],
-    "bf16": ["train.cpu_amp_bf16=true", "train.amp=false"],
+    "bf16": ["train.cpu_amp_bf16=true"],
     "fp32-scale0": ["networks.depth_scales=[0]", "train.amp=false"],
-    "bf16-scale0": ["networks.depth_scales=[0]", "train.cpu_amp_bf16=true", "train.amp=false"],
+    "bf16-scale0": ["networks.depth_scales=[0]", "train.cpu_amp_bf16=true"],
     # CUDA only (--device cuda): autocast on the networks (bf16 on Ampere and later), losses fp32
     "amp": ["train.amp=true"],
     "amp-cl": ["networks.channels_last=true", "train.amp=true"],

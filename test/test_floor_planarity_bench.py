@@ -48,13 +48,12 @@ def test_the_demo_model_on_generated_rooms(tmp_path):
         "--checkpoint", "models/demo/gam_depth_demo.onnx", "--set", f"tiny={rooms}", "--per-sequence", "4",
         "--threads", "1", "--output", str(output)]) == 0
     report = json.loads(output.read_text())["sets"]["tiny"]
-    # Measured (2026-12-07, the model shipped at 07:52 UTC, on 64x96 hand-held frames): half the frames show enough
-    # floor for the true depth's own fit; the model's depth on the true floor is not flat enough in any of them,
-    # while on its own floor labels (fewer, flatter pixels) one fit passes, 36 % off median scaling's scale
-    # (|ln| 0.305; the model before it 0.330). The 160-room model: no fit with either.
+    # Measured (2026-12-07, the model shipped at 10:00 UTC, on 64x96 hand-held frames): half the frames show enough
+    # floor for the true depth's own fit; the model's depth is not flat enough there for any fit, on the true floor
+    # pixels or on its own floor labels. The model before it passed one fit on its own labels (|ln| 0.305 off median
+    # scaling's scale); the 160-room model none.
     assert report["frames"] == 8 and report["frames_with_floor"] == 4
-    assert report["true_labels"] == {"frames": 4, "accepted": 0, "median_log_scale_error": None,
-                                     "within_10_percent": 0, "rejections": {"poor floor fit: N % inliers (< N %)": 4}}
-    assert report["own_labels"]["accepted"] == 1 and report["own_labels"]["within_10_percent"] == 0
-    assert report["own_labels"]["median_log_scale_error"] == pytest.approx(0.305, abs=0.01)
-    assert report["own_labels"]["rejections"] == {"poor floor fit: N % inliers (< N %)": 3}
+    no_fit = {"frames": 4, "accepted": 0, "median_log_scale_error": None, "within_10_percent": 0,
+              "rejections": {"poor floor fit: N % inliers (< N %)": 4}}
+    assert report["true_labels"] == no_fit
+    assert report["own_labels"] == no_fit, report["own_labels"]
