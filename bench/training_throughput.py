@@ -65,7 +65,6 @@ sys.path.insert(0, str(REPO))
 from bench.report import report_header, write_report  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.distributed import DistInfo  # noqa: E402
-from training.objective import compute_objective  # noqa: E402
 from training.trainer import Trainer  # noqa: E402
 
 REFERENCE_SECONDS_PER_STEP = 9.3  # design.md section 5: batch 4, all losses except planar/normal
@@ -140,18 +139,12 @@ class Runner:
 
 
 def step_flops(runner: Runner) -> float:
-    """FLOPs (conv, matmul; forward and backward) of one fp32 training step."""
+    """FLOPs (conv, matmul; forward and backward) of one of the variant's training steps: the trainer's own step,
+    so the count follows whatever the step runs (pose source, scales, losses)."""
     from torch.utils.flop_counter import FlopCounterMode
 
-    trainer = runner.trainer
-    batch = {k: v.to(runner.device) for k, v in runner._next().items()}
     with FlopCounterMode(display=False) as counter:
-        poses = batch["poses"][:, 1:] if runner.config.networks.pose_source == "data" else None  # as the step does
-        outputs = trainer.model(batch["images_aug"], batch["K"][:, 0], batch["inv_K"][:, 0], with_semantics=True,
-                                poses=poses)
-        total, _ = compute_objective(batch, outputs, runner.config, semantic_active=True)
-        total.backward()
-    trainer.optimizer.zero_grad(set_to_none=True)
+        runner.trainer._train_step(runner.trainer.model, runner._next(), True)
     return float(counter.get_total_flops())
 
 
