@@ -1,0 +1,99 @@
+"""Weight averaging of one run's checkpoints (training/weight_averaging.py) on real tiny-run checkpoints."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from gam_depth_ros.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from training.checkpointing import load_training_checkpoint
+from training.config import load_training_config
+from training.weight_averaging import average_checkpoints, average_state_dicts, main
+
+TINY = Path(__file__).resolve().parents[1] / "config" / "train_tiny.yaml"
+
+
+def _config(output_dir: Path, *overrides: str):
+    return load_training_config(TINY, [
+        f"train.output_dir={output_dir}", "validation=null", "train.progress_bar=false", "optim.milestones=[]",
+        "train.checkpoint_every_epochs=0", "data.options={num_samples: 2, seed: 0}", *overrides,
+    ])
+
+
+@pytest.fixture(scope="module")
+def three_checkpoints(tmp_path_factory) -> list[Path]:
+    from training.trainer import Trainer
+
+    torch.set_num_threads(2)
+    folder = tmp_path_factory.mktemp("run")
+    Trainer(_config(folder, "train.epochs=10", "train.max_steps=3", "train.checkpoint_every_steps=1",
+                    "train.keep_checkpoints=0", "optim.lr=1.0e-3")).fit()
+    paths = sorted((folder / "checkpoints").glob("step_*.pt"))
+    assert [p.name for p in paths] == ["step_00000001.pt", "step_00000002.pt", "step_00000003.pt"]
+    return paths
+
+
+def test_mean_of_hand_made_states_keeps_dtypes_and_takes_counters_from_the_last():
+    states = [
+        {"w": torch.tensor([1.0, 2.0]), "h": torch.tensor([2.0], dtype=torch.bfloat16), "n": torch.tensor(3)},
+        {"w": torch.tensor([3.0, 6.0]), "h": torch.tensor([4.0], dtype=torch.bfloat16), "n": torch.tensor(7)},
+    ]
+    mean = average_state_dicts(states)
+    assert torch.equal(mean["w"], torch.tensor([2.0, 4.0]))
+    assert mean["h"].dtype == torch.bfloat16 and float(mean["h"]) == 3.0
+    assert mean["n"].dtype == torch.int64 and int(mean["n"]) == 7  # num_batches_tracked: the newest, not a mean
+    with pytest.raises(ValueError, match="w: shapes differ"):
+        average_state_dicts([states[0], {**states[1], "w": torch.zeros(3)}])
+    with pytest.raises(ValueError, match="other keys"):
+        average_state_dicts([states[0], {"w": states[1]["w"]}])
+    with pytest.raises(ValueError, match="nothing to average"):
+        average_state_dicts([])
+
+
+def test_average_of_a_runs_checkpoints_is_their_mean_and_loads_everywhere(three_checkpoints, tmp_path):
+    from training.trainer import build_model as build_training_model
+
+    output = average_checkpoints(three_checkpoints, tmp_path / "mean.pt")
+    loaded = [load_checkpoint(p) for p in three_checkpoints]
+    averaged = load_checkpoint(output)
+    moved = 0
+    for key, value in averaged.state_dict.items():
+        if value.is_floating_point():
+            expected = sum(c.state_dict[key].double() for c in loaded) / 3
+            assert torch.allclose(value.double(), expected, atol=1e-7), key
+            moved += int(not torch.equal(loaded[0].state_dict[key], loaded[2].state_dict[key]))
+        else:
+            assert torch.equal(value, loaded[2].state_dict[key]), key
+    assert moved > 10  # three optimiser steps at lr 1e-3 moved the weights: the mean is not a copy
+    for key, value in averaged.extra["pose"].items():
+        if value.is_floating_point():
+            expected = sum(c.extra["pose"][key].double() for c in loaded) / 3
+            assert torch.allclose(value.double(), expected, atol=1e-7), key
+    assert [s["step"] for s in averaged.extra["averaged_from"]] == [1, 2, 3]
+    assert averaged.model_config == loaded[2].model_config
+    # Fine-tuning start, runtime network and the exporter's loader take it; --resume does not.
+    model = build_training_model(_config(tmp_path / "ft", f"networks.init_checkpoint={output}"))
+    assert torch.equal(model.depth_net.state_dict()["encoder.conv1.weight"],
+                       averaged.state_dict["encoder.conv1.weight"])
+    build_model(averaged)
+    with pytest.raises(CheckpointError, match="not a training checkpoint"):
+        load_training_checkpoint(output, model)
+
+
+def test_bad_inputs_stop_with_the_file_named(three_checkpoints, tmp_path, capsys):
+    with pytest.raises(CheckpointError, match="two or more"):
+        average_checkpoints(three_checkpoints[:1], tmp_path / "one.pt")
+    weights_only = load_checkpoint(three_checkpoints[0])
+    bare = save_checkpoint(tmp_path / "bare.pt", weights_only.state_dict, weights_only.model_config)
+    with pytest.raises(CheckpointError, match=r"bare\.pt: no pose network"):
+        average_checkpoints([bare, three_checkpoints[1]], tmp_path / "x.pt")
+    missing = tmp_path / "missing.pt"
+    assert main([str(three_checkpoints[0]), str(missing), "--output", str(tmp_path / "y.pt")]) == 2
+    assert "missing.pt" in capsys.readouterr().err
+    assert not (tmp_path / "y.pt").exists()
+    with pytest.raises(SystemExit):
+        main([str(p) for p in three_checkpoints] + ["--output", str(tmp_path / "z.safetensors")])
+    assert main([str(p) for p in three_checkpoints] + ["--output", str(tmp_path / "cli.pt")]) == 0
+    assert "mean of 3 checkpoints" in capsys.readouterr().out
