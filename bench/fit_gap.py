@@ -72,9 +72,13 @@ def per_sequence(model, folder: Path, count: int) -> list[dict]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = checkpoint_sets_parser(__doc__.splitlines()[0], ".pt or .safetensors checkpoint", per_sequence=10)
+    parser.add_argument("--flip-average", action="store_true",
+                        help="average each frame's disparity with its mirror image's (the node's flip_average)")
     args = parser.parse_args(argv)
     started = time.time()
-    model = RememberedPredictor(backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0))
+    backend = create_backend("torch", args.checkpoint, threads=args.threads)
+    backend.flip_average = args.flip_average
+    model = RememberedPredictor(backend_predictor(backend, 1.0))
     results = {}
     for name, folder in args.sets:
         items = list(sequence_folder_items(folder, args.per_sequence))

@@ -117,3 +117,24 @@ def test_provider_order_prefers_gpu(tmp_path):
     ]
     assert providers[0][1]["trt_engine_cache_path"] == str(tmp_path / "m_ort_trt_cache")
     assert select_providers(["CPUExecutionProvider"], tmp_path / "m.onnx") == ["CPUExecutionProvider"]
+
+
+def test_flip_average_is_the_mean_of_the_frame_and_its_mirror(small_model):  # noqa: F811
+    from gam_depth_ros.inference.postprocessing import disparity_to_depth
+    from gam_depth_ros.inference.preprocessing import to_network_input
+
+    backend = create_backend("onnxruntime", small_model.onnx, threads=1)  # its own: the flag is per backend
+    image = scene(SMALL_HEIGHT, SMALL_WIDTH, seed=3)  # at the network size: no resize in the comparison
+    plain = backend.infer(image)
+    batch = to_network_input(image, SMALL_HEIGHT, SMALL_WIDTH)
+    disparity, _ = backend.run_network(batch)
+    mirrored, _ = backend.run_network(np.ascontiguousarray(batch[..., ::-1]))
+    backend.flip_average = True
+    averaged = backend.infer(image)
+    meta = backend.metadata
+    expected = disparity_to_depth(0.5 * (disparity + mirrored[:, ::-1]), meta.min_depth, meta.max_depth)
+    np.testing.assert_allclose(averaged.depth, expected, rtol=1e-6)
+    assert np.abs(averaged.depth - plain.depth).max() > 1e-3  # the random network is not mirror-symmetric
+    assert np.array_equal(averaged.labels, plain.labels)  # labels from the frame alone
+    # Averaged with its mirror, the prediction of a mirrored frame is the mirrored prediction.
+    np.testing.assert_allclose(backend.infer(image[:, ::-1]).depth, averaged.depth[:, ::-1], rtol=1e-5)
