@@ -73,7 +73,7 @@ def per_sequence(model, folder: Path, count: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = checkpoint_sets_parser(__doc__.splitlines()[0], ".pt or .safetensors checkpoint", per_sequence=10)
     parser.add_argument("--flip-average", action="store_true",
-                        help="average each frame's disparity with its mirror image's (the node's flip_average)")
+                        help="average each frame's disparity with its mirror image's (the backends' flip_average)")
     args = parser.parse_args(argv)
     started = time.time()
     backend = create_backend("torch", args.checkpoint, threads=args.threads)
