@@ -23,7 +23,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
-from adapt_building import BUILDING, scores  # noqa: E402
+from adapt_building import BUILDING, model_size, scores  # noqa: E402
 
 from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
@@ -36,14 +36,15 @@ ORIGINAL_TUNING = {"seed": 62, "sequences": 4, "frames": 60}
 FRAMES = 60
 
 
-def render_tuning_sets(folder: Path) -> dict[str, Path]:
+def render_tuning_sets(folder: Path, height: int, width: int) -> dict[str, Path]:
+    """The new building's tuning rooms at the model's size; the original style's at 192x256 (as before)."""
     new, original = folder / "new_building", folder / "original"
     for room in TUNING_ROOMS:
         target = new / f"room_{room:02d}"
         if not target.exists():
-            write_folder(render_sequence(BUILDING["seed"], room, FRAMES, 96, 128, "robot", BUILDING["camera_height"],
-                                         style=BUILDING["style"], supersample=BUILDING["supersample"],
-                                         fps=BUILDING["fps"]), target)
+            write_folder(render_sequence(BUILDING["seed"], room, FRAMES, height, width, "robot",
+                                         BUILDING["camera_height"], style=BUILDING["style"],
+                                         supersample=BUILDING["supersample"], fps=BUILDING["fps"]), target)
     for index in range(ORIGINAL_TUNING["sequences"]):
         target = original / f"seq_{index:04d}"
         if not target.exists():
@@ -56,11 +57,14 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--weights", type=float, nargs="+", default=[1.0, 0.7, 0.5, 0.3])
     parser.add_argument("--runs", type=Path, default=REPO / "output" / "adapt_building",
-                        help="folder of bench/adapt_building.py's run_seed* folders")
-    parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_tuning")
+                        help="bench/adapt_building.py's --data: its run_seed* folders are in RUNS/HxW")
+    parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_tuning",
+                        help="tuning renders go to DATA/HxW (the model's input size)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapt_blend_tuning.json")
     args = parser.parse_args(argv)
-    folders = render_tuning_sets(args.data)
+    height, width = model_size()
+    args.runs, args.data = args.runs / f"{height}x{width}", args.data / f"{height}x{width}"
+    folders = render_tuning_sets(args.data, height, width)
     shipped = scores(DEFAULT_ONNX, folders)
     runs = sorted(p for p in args.runs.glob("run_seed*") if latest_checkpoint(p / "train"))
     if not runs:

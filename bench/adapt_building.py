@@ -3,9 +3,11 @@
 The "new building" is rendered by the generator in the ``relit`` style (the plain rooms' kinds of
 furniture in other materials, under tinted point lights; training/synthetic/relit_scene.py), seen
 by a smaller robot (camera 0.45 m high instead of 0.8 m) at 15 Hz instead of 30 Hz, recorded as
-bags with odometry and ``/tf_static``. Seed 60: rooms 0-5 are the robot's recordings (``--bags``),
-room 6 the evaluation bag of the adapt report (``--eval-bag``), rooms 7-10 the held-out rooms
-scored here and used for nothing else. Forgetting is measured on the original held-out rooms
+bags with odometry and ``/tf_static``, at the shipped model's input size (192x256 today; into
+``--data``/``HxW``, so renders made for another model size are never reused). Seed 60: rooms 0-5
+are the robot's recordings (``--bags``), room 6 the evaluation bag of the adapt report
+(``--eval-bag``), rooms 7-10 the held-out rooms scored here and used for nothing else.
+Forgetting is measured on the original held-out rooms
 (``output/plain_heldout``, seed 23, the speed/accuracy benchmark's). Each adapt seed is one full
 default run (``--seed``); the table gives mean and spread over them.
 
@@ -37,6 +39,11 @@ BUILDING = {"seed": 60, "style": "relit", "camera_height": 0.45, "fps": 15.0, "f
 TRAIN_ROOMS, EVAL_ROOM, HELDOUT_ROOMS = range(0, 6), 6, range(7, 11)
 ORIGINAL = {"seed": 23, "sequences": 8, "frames": 60}  # output/plain_heldout of bench/speed_accuracy.py
 PER_SEQUENCE = 10
+
+
+def model_size() -> tuple[int, int]:
+    """(height, width) of the shipped model's input: the size the benchmark renders at."""
+    return create_backend("onnxruntime", adapt.DEFAULT_ONNX, threads=1).input_size
 
 
 def render_building(folder: Path, height: int, width: int) -> tuple[list[Path], Path, Path]:
@@ -94,12 +101,15 @@ def summary(runs: list[dict], shipped: dict, field: str = "scores") -> dict:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_building")
+    parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_building",
+                        help="renders go to DATA/HxW (the model's input size), runs beside them")
     parser.add_argument("--original-heldout", type=Path, default=REPO / "output" / "plain_heldout")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapt_building.json")
     parser.add_argument("--adapt-arg", action="append", default=[], help="extra gam-depth-adapt argument")
     args = parser.parse_args(argv)
-    bags, eval_bag, heldout = render_building(args.data, 96, 128)
+    height, width = model_size()
+    args.data = args.data / f"{height}x{width}"
+    bags, eval_bag, heldout = render_building(args.data, height, width)
     render_original(args.original_heldout, 192, 256)
     folders = {"new_building": heldout, "original": args.original_heldout}
     shipped = scores(adapt.DEFAULT_ONNX, folders)

@@ -120,7 +120,7 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
         assert stage in printed
     assert f"odometry /odom; evaluation image {REALSENSE['image']}, depth {REALSENSE['depth']}" in printed
     report = json.loads((out / "report.json").read_text())
-    assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"] and report["blend"] == 0.7
+    assert report["steps"] == 2 and report["odometry"] == "/odom" and report["self_labels"] and report["blend"] == 1.0
     assert len(report["bags"]) == 2  # the replay room is trained on, not reported as the robot's
     for when in ("before", "after"):
         summary = report[when]
@@ -131,7 +131,12 @@ def test_gam_depth_adapt_end_to_end(robot_bags, tmp_path, capsys):
     assert "| AbsRel (median) |" in markdown and "| object AbsRel (metric) |" in markdown
     assert (out / "replay" / "replay_00").is_dir()
     onnx = out / "model" / "gam_depth_adapted.onnx"
-    assert onnx.with_suffix(".pt").is_file()  # the blended weights, a start for the next fine-tuning
+    # the exported weights (a start for the next fine-tuning) are the fine-tuned ones: --blend 1 by default
+    from gam_depth_ros.checkpoint import load_checkpoint
+
+    exported = load_checkpoint(onnx.with_suffix(".pt")).state_dict
+    tuned = load_checkpoint(sorted((out / "train" / "checkpoints").glob("step_*.pt"))[-1]).state_dict
+    assert all(torch.equal(exported[key], value) for key, value in tuned.items())
     from gam_depth_ros.inference import create_backend
 
     backend = create_backend("onnxruntime", onnx)

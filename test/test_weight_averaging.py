@@ -97,3 +97,12 @@ def test_bad_inputs_stop_with_the_file_named(three_checkpoints, tmp_path, capsys
         main([str(p) for p in three_checkpoints] + ["--output", str(tmp_path / "z.safetensors")])
     assert main([str(p) for p in three_checkpoints] + ["--output", str(tmp_path / "cli.pt")]) == 0
     assert "mean of 3 checkpoints" in capsys.readouterr().out
+
+
+def test_weighted_mean_and_its_checks():
+    states = [{"w": torch.tensor([0.0, 10.0])}, {"w": torch.tensor([1.0, 20.0])}]
+    assert torch.allclose(average_state_dicts(states, weights=[0.3, 0.7])["w"], torch.tensor([0.7, 17.0]))
+    assert torch.equal(average_state_dicts(states, weights=[0.0, 1.0])["w"], states[1]["w"])  # exact at the ends
+    for bad in ([0.5], [0.6, 0.6], [1.5, -0.5]):
+        with pytest.raises(ValueError, match="summing to 1"):
+            average_state_dicts(states, weights=bad)

@@ -14,8 +14,9 @@ The loop of README "Adapting to your building"::
 3. **fine-tune** from ``--checkpoint`` with ``config/finetune_rosbag.yaml`` (camera poses from the
    odometry when the bags have it, else the pose network);
 4. **export** to ONNX (+ metadata), ready for ``depth.launch.py model_path:=...``: the last
-   checkpoint blended with the starting model (``--blend``, weight of the fine-tuned weights,
-   :func:`training.checkpointing.blend_checkpoints`), which forgets less of the rooms it knew;
+   checkpoint, or with ``--blend`` below 1 its blend with the starting model (weight of the
+   fine-tuned weights, :func:`training.checkpointing.blend_checkpoints`); 1 is the default since the
+   192x256 model (chosen on tuning rooms: blends broke its metric scale, docs/training.md);
 5. **evaluate** the starting model and the adapted one with ``gam-depth-bag-eval`` on the
    evaluation bag (it needs a depth topic);
 6. **report**: ``report.md`` / ``report.json`` with the before/after table (median-scaled and metric,
@@ -43,6 +44,9 @@ IMAGE_TYPES = ("sensor_msgs/msg/Image", "sensor_msgs/msg/CompressedImage")
 POSE_TYPES = ("nav_msgs/msg/Odometry", "geometry_msgs/msg/PoseStamped", "geometry_msgs/msg/PoseWithCovarianceStamped")
 NOT_COLOUR = ("depth", "label", "semantic", "infra", "mask", "disparity")  # image topics that are not the camera
 TABLE_KEYS = (("abs_rel", "AbsRel"), ("rmse", "RMSE m"), ("delta1", "δ1"))
+# Fine-tuning speed of config/finetune_rosbag.yaml on 2 CPU cores at 192x256 (bench/adapt_building.py, seed 0,
+# 2026-12-07: 1540 steps of 4 images in 1524 s); other input sizes scale it by their pixel count.
+CPU_IMAGES_PER_S_192X256 = 4.0
 REPLAY_SEED = 20  # the demo model's training rooms (rich style, waypoints 0.8 m from walls; docs/training.md)
 REPLAY_WAYPOINT_MARGIN = 0.8
 LOG = logging.getLogger("training.adapt")
@@ -209,8 +213,10 @@ def run(args: argparse.Namespace) -> dict:
             count = write_self_labels(sequences(targets), args.checkpoint, args.min_confidence, overwrite=True)
             stages.end(start, f"{count} label images")
         steps = -(-len(dataset) // config.train.batch_size) * config.train.epochs
+        rate = CPU_IMAGES_PER_S_192X256 * 192 * 256 / (config.model.height * config.model.width)
         start = stages.begin(f"fine-tuning: {config.train.epochs} epochs, about {steps} steps "
-                             f"(~{steps * config.train.batch_size / 15 / 60:.0f} min at 15 images/s on 2 CPU cores)")
+                             f"(~{steps * config.train.batch_size / rate / 60:.0f} min at {rate:.1f} images/s on 2 CPU "
+                             "cores, less on a GPU)")
         result = Trainer(config, init_distributed()).fit()
         stages.end(start, f"{result.step} steps, checkpoint {result.checkpoint}")
         start = stages.begin(f"exporting to ONNX ({args.blend:g} fine-tuned + {1 - args.blend:g} starting weights)")
@@ -291,9 +297,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="generated rooms of the original training style trained on too (0: none)")
     parser.add_argument("--min-confidence", type=float, default=0.5, help="self-labels: void below this confidence")
     parser.add_argument("--semantic-weight", type=float, default=0.1, help="self-labels: weight of the semantic loss")
-    parser.add_argument("--blend", type=float, default=0.7,
+    parser.add_argument("--blend", type=float, default=1.0,
                         help="weight of the fine-tuned weights in the exported model, the rest the starting "
-                             "model's (1: fine-tuned only; 0.7 chosen on tuning rooms, docs/training.md)")
+                             "model's (1: fine-tuned only, chosen on tuning rooms for the 192x256 model; "
+                             "docs/training.md)")
     parser.add_argument("--epochs", type=int, default=0, help="fine-tuning epochs (0: the config's)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="any config override")

@@ -45,6 +45,7 @@ import torch
 
 from gam_depth_ros.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import TrainingConfig, config_to_dict, save_training_config
+from training.weight_averaging import average_state_dicts
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"step_(\d+)\.pt")
@@ -275,13 +276,10 @@ def blend_checkpoints(start: str | Path, tuned: str | Path, tuned_weight: float,
                         if k in first.state_dict and tuple(first.state_dict[k].shape) != tuple(v.shape))
     if mismatched:
         raise CheckpointError(f"{start} and {tuned} have different architectures ({mismatched[:3]})")
-    blended = {}
-    for key, value in second.state_dict.items():
-        base = first.state_dict.get(key)
-        if base is None or not value.is_floating_point():
-            blended[key] = value
-        else:
-            blended[key] = (tuned_weight * value.float() + (1.0 - tuned_weight) * base.float()).to(value.dtype)
+    shared = [k for k, v in second.state_dict.items() if k in first.state_dict and v.is_floating_point()]
+    mixed = average_state_dicts([{k: first.state_dict[k] for k in shared}, {k: second.state_dict[k] for k in shared}],
+                                weights=[1.0 - tuned_weight, tuned_weight])
+    blended = {**second.state_dict, **mixed}
     return save_checkpoint(output, blended, second.model_config, second.training_config)
 
 

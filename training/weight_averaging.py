@@ -34,17 +34,22 @@ import torch
 from gam_depth_ros.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 
 
-def average_state_dicts(states: Sequence[dict[str, Any]]) -> dict[str, torch.Tensor]:
-    """The uniform mean of ``states`` (same keys and shapes); integer tensors from the last one.
+def average_state_dicts(states: Sequence[dict[str, Any]],
+                        weights: Sequence[float] | None = None) -> dict[str, torch.Tensor]:
+    """The mean of ``states`` (same keys and shapes), uniform or with ``weights`` (summing to 1);
+    integer tensors from the last state.
 
     Raises
     ------
     ValueError
-        ``states`` is empty or the dictionaries do not share keys and shapes (the message names the
-        first key that differs).
+        ``states`` is empty, ``weights`` do not fit them, or the dictionaries do not share keys and
+        shapes (the message names the first key that differs).
     """
     if not states:
         raise ValueError("nothing to average: no state dicts given")
+    weights = [1.0 / len(states)] * len(states) if weights is None else [float(w) for w in weights]
+    if len(weights) != len(states) or abs(sum(weights) - 1.0) > 1e-9 or min(weights) < 0.0:
+        raise ValueError(f"weights {weights} must be {len(states)} non-negative numbers summing to 1")
     keys = list(states[-1])
     for index, state in enumerate(states):
         if list(state) != keys:
@@ -61,8 +66,8 @@ def average_state_dicts(states: Sequence[dict[str, Any]]) -> dict[str, torch.Ten
             averaged[key] = last.clone()
             continue
         # float64 sum: the mean of many bf16/fp32 tensors does not drift with their order
-        total = torch.stack([t.to(torch.float64) for t in tensors]).sum(dim=0)
-        averaged[key] = (total / len(tensors)).to(last.dtype)
+        total = sum(weight * t.to(torch.float64) for weight, t in zip(weights, tensors, strict=True))
+        averaged[key] = total.to(last.dtype)
     return averaged
 
 
