@@ -31,6 +31,7 @@ sys.path.insert(0, str(REPO))
 from bench.report import report_header, write_report  # noqa: E402
 from gam_depth_ros.export import export_checkpoint  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
+from gam_depth_ros.metadata import read_metadata  # noqa: E402
 from training import adapt  # noqa: E402
 from training.evaluate import backend_predictor, evaluate_items, sequence_folder_items  # noqa: E402
 from training.synthetic.generate import render_sequence, write_bag, write_folder  # noqa: E402
@@ -43,7 +44,8 @@ PER_SEQUENCE = 10
 
 def model_size() -> tuple[int, int]:
     """(height, width) of the shipped model's input: the size the benchmark renders at."""
-    return create_backend("onnxruntime", adapt.DEFAULT_ONNX, threads=1).input_size
+    metadata = read_metadata(adapt.DEFAULT_ONNX)
+    return metadata.input_height, metadata.input_width
 
 
 def render_building(folder: Path, height: int, width: int) -> tuple[list[Path], Path, Path]:
