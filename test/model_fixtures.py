@@ -1,7 +1,8 @@
 """Shared fixtures: a small random-init network saved as checkpoints and exported to ONNX.
 
-Import the fixtures into a test module (``from model_fixtures import small_model``); the
-network input is 64x96 so that every test stays fast on two cores.
+``test/conftest.py`` makes ``small_model`` available to every test module, exported once per session;
+do not import it into a module (that would export a copy per module). The network input is 64x96 so
+that every test stays fast on two cores.
 
 The oldest-versions stage (``make test-oldest``) has no torch: there the main venv exports the model
 first (``python test/model_fixtures.py FOLDER``) and ``GAM_TEST_SMALL_MODEL_DIR`` names that folder;

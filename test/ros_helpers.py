@@ -191,7 +191,7 @@ def assert_stopped_cleanly(process) -> None:
 def run_node(tmp_path, small_model):
     """``run_node(**params) -> (process, NodeClient)``: a depth node on the small test model (reliable
     input, statistics every 0.3 s, no points unless asked) with a client beside it; all stopped after
-    the test, each node's exit status checked. Import ``small_model`` from model_fixtures as well."""
+    the test, each node's exit status checked. ``small_model`` comes from conftest.py."""
     started = []
 
     def start(**params):

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, needs_checkpoints, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, needs_checkpoints
 
 from gam_depth_ros.inference import ModelLoadError, create_backend, resolve_backend
 from gam_depth_ros.inference.onnx_backend import select_providers

@@ -7,7 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 from ros_helpers import configure_process
 
 from gam_depth_ros.evaluation.bag_eval import main

@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 
 from gam_depth_ros.evaluation.bag_eval import main
 from training.synthetic.generate import TOPICS, render_sequence, write_bag

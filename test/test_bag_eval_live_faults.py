@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 import pytest
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 from ros_helpers import REPO, configure_process, ros_env
 
 from gam_depth_ros import topics

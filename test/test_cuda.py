@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 
 pytestmark = pytest.mark.skipif(
     not torch.cuda.is_available(),

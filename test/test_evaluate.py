@@ -8,7 +8,6 @@ import math
 import h5py
 import numpy as np
 import pytest
-from model_fixtures import small_model  # noqa: F401
 from PIL import Image
 from scipy.io import savemat
 

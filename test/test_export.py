@@ -9,7 +9,7 @@ import numpy as np
 import onnx
 import pytest
 import torch
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 
 from gam_depth_ros.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gam_depth_ros.classes import NYU40_CLASS_NAMES, NYU40_PALETTE

@@ -28,7 +28,6 @@ import numpy as np
 import pytest
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from model_fixtures import small_model  # noqa: F401 - pytest fixture
 from PIL import Image as PilImage
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy, qos_profile_sensor_data

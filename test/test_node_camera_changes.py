@@ -14,7 +14,6 @@ import time
 
 import numpy as np
 import pytest
-from model_fixtures import small_model  # noqa: F401 - pytest fixture
 from ros_helpers import NodeClient, node_log, run_node, smooth_image  # noqa: F401 - run_node: fixture
 
 from gam_depth_ros.camera_model import camera_model_from_values

@@ -9,7 +9,6 @@ import time
 
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray
-from model_fixtures import small_model  # noqa: F401 - pytest fixture
 from rclpy.executors import SingleThreadedExecutor
 from rclpy.qos import QoSProfile, ReliabilityPolicy
 from ros_helpers import REPO, configure_process, node_log, ros_env, smooth_image, start_node, stop_node, wait_until

@@ -11,7 +11,6 @@ from __future__ import annotations
 import time
 
 from builtin_interfaces.msg import Time
-from model_fixtures import small_model  # noqa: F401 - pytest fixture
 from rcl_interfaces.msg import Parameter, ParameterType, ParameterValue
 from rcl_interfaces.srv import SetParameters
 from ros_helpers import NodeClient, node_log, run_node, wait_until  # noqa: F401 - run_node: fixture

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 from PIL import Image
 
 from gam_depth_ros.inference import BACKENDS, ModelLoadError, create_backend, resolve_backend

@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 import pytest
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, small_model  # noqa: F401
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH
 from PIL import Image
 
 from gam_depth_ros.inference.accelerators import tensorrt_usable
