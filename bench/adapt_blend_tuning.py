@@ -8,6 +8,8 @@ sets used for nothing else: rooms 11-12 of the new building (seed 60; the benchm
 benchmark's original held-out rooms are seed 23).
 
     .venv/bin/python bench/adapt_blend_tuning.py --weights 1.0 0.7 0.5 0.3
+    # each blend with its BatchNorm statistics re-estimated on 8 frames of each fine-tuning room
+    .venv/bin/python bench/adapt_blend_tuning.py --weights 0.7 0.5 --batchnorm-frames 8
 
 Prints the AbsRel per weight (mean over the seeds' runs) and writes the raw figures as JSON.
 """
@@ -60,6 +62,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="bench/adapt_building.py's --data: its run_seed* folders are in RUNS/HxW")
     parser.add_argument("--data", type=Path, default=REPO / "output" / "adapt_tuning",
                         help="tuning renders go to DATA/HxW (the model's input size)")
+    parser.add_argument("--batchnorm-frames", type=int, default=0, metavar="N",
+                        help="re-estimate each blend's BatchNorm statistics on N frames of each of the new building's "
+                             "fine-tuning rooms (RUNS/HxW/bags/*_frames); 0: blended like the weights (default)")
     parser.add_argument("--output", type=Path, default=REPO / "bench" / "results" / "adapt_blend_tuning.json")
     args = parser.parse_args(argv)
     height, width = model_size()
@@ -69,11 +74,16 @@ def main(argv: list[str] | None = None) -> int:
     runs = sorted(p for p in args.runs.glob("run_seed*") if latest_checkpoint(p / "train"))
     if not runs:
         raise SystemExit(f"{args.runs}: no run_seed*/train checkpoints; run bench/adapt_building.py first")
+    # The frames every run fine-tuned on (bench/adapt_building.py extracts them from its bags).
+    building_frames = sorted((args.runs / "bags").glob("room_*_frames")) if args.batchnorm_frames else []
+    if args.batchnorm_frames and not building_frames:
+        raise SystemExit(f"{args.runs / 'bags'}: no room_*_frames folders to re-estimate BatchNorm statistics on")
     results: dict[str, dict] = {}
     for weight in args.weights:
         for run in runs:
             blended = blend_checkpoints(DEFAULT_CHECKPOINT, latest_checkpoint(run / "train"), weight,
-                                        args.data / f"{run.name}_blend{weight:g}.pt")
+                                        args.data / f"{run.name}_blend{weight:g}.pt", building_frames,
+                                        args.batchnorm_frames)
             export_checkpoint(blended, blended.with_suffix(".onnx"))
             results.setdefault(f"{weight:g}", {})[run.name] = scores(blended.with_suffix(".onnx"), folders)
             print(weight, run.name, {k: round(v["abs_rel"], 4) for k, v in results[f"{weight:g}"][run.name].items()},
@@ -87,7 +97,9 @@ def main(argv: list[str] | None = None) -> int:
     out = {**report_header(argv),
            "tuning_sets": {"new_building": {"seed": BUILDING["seed"], "rooms": list(TUNING_ROOMS), "frames": FRAMES},
                            "original": ORIGINAL_TUNING},
-           "runs": [r.name for r in runs], "shipped": shipped, "blends": results, "mean_abs_rel": means}
+           "runs": [r.name for r in runs], "batchnorm_frames_per_room": args.batchnorm_frames,
+           "batchnorm_rooms": [p.name for p in building_frames], "shipped": shipped, "blends": results,
+           "mean_abs_rel": means}
     write_report(args.output, out)
     return 0
 

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from gam_depth_ros.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from gam_depth_ros.inference.preprocessing import to_network_input
 from training.checkpointing import load_training_checkpoint
 from training.config import load_training_config
-from training.weight_averaging import average_checkpoints, average_state_dicts, main
+from training.data.common import read_rgb
+from training.data.errors import DataError
+from training.data.folder import list_frames
+from training.weight_averaging import average_checkpoints, average_state_dicts, main, recompute_batchnorm
 
 TINY = Path(__file__).resolve().parents[1] / "config" / "train_tiny.yaml"
 
@@ -32,7 +38,8 @@ def three_checkpoints(tmp_path_factory) -> list[Path]:
                     "train.keep_checkpoints=0", "optim.lr=1.0e-3")).fit()
     paths = sorted((folder / "checkpoints").glob("step_*.pt"))
     assert [p.name for p in paths] == ["step_00000001.pt", "step_00000002.pt", "step_00000003.pt"]
-    return paths
+    yield paths
+    shutil.rmtree(folder)  # 1.1 GB of checkpoints; a module fixture's folder would stay to the session's end
 
 
 def test_mean_of_hand_made_states_keeps_dtypes_and_takes_counters_from_the_last():
@@ -106,3 +113,52 @@ def test_weighted_mean_and_its_checks():
     for bad in ([0.5], [0.6, 0.6], [1.5, -0.5]):
         with pytest.raises(ValueError, match="summing to 1"):
             average_state_dicts(states, weights=bad)
+
+
+def test_recompute_batchnorm_is_the_plain_average_of_the_batches_statistics():
+    layer = torch.nn.BatchNorm2d(2, momentum=0.3)
+    weight_before = layer.weight.detach().clone()
+    layer.running_mean.fill_(5.0)
+    first = torch.tensor([1.0, 3.0, 5.0, 7.0]).view(2, 2, 1, 1).repeat(1, 1, 1, 2)   # channel 0: 1,1,5,5
+    second = torch.tensor([2.0, 2.0, 2.0, 2.0]).view(2, 2, 1, 1).repeat(1, 1, 1, 2)  # channel 0: 2,2,2,2
+    assert recompute_batchnorm(layer, [first, second]) == 4
+    # channel 0: batch means 3 and 2 -> 2.5; unbiased variances 16/3 and 0 -> 8/3
+    # channel 1: values 3,3,7,7 then 2,2,2,2: means 5 and 2 -> 3.5; variances 16/3 and 0 -> 8/3
+    assert torch.allclose(layer.running_mean, torch.tensor([2.5, 3.5]))
+    assert torch.allclose(layer.running_var, torch.tensor([8 / 3, 8 / 3]))
+    assert layer.momentum == 0.3 and not layer.training  # restored, eval mode
+    assert torch.equal(layer.weight, weight_before)
+    with pytest.raises(ValueError, match="no images"):
+        recompute_batchnorm(layer, [])
+
+
+def test_batchnorm_statistics_recomputed_on_training_frames(three_checkpoints, tmp_path):
+    from room_fixtures import write_tiny_rich_rooms
+
+    rooms = write_tiny_rich_rooms(tmp_path / "rooms", sequences=2, frames=8)
+    plain = load_checkpoint(average_checkpoints(three_checkpoints, tmp_path / "mean.pt"))
+    result = load_checkpoint(average_checkpoints(three_checkpoints, tmp_path / "mean_bn.pt", [rooms],
+                                                 frames_per_sequence=3))
+    assert result.extra["batchnorm_recomputed"]["frames"] == 6
+    changed = [key for key in plain.state_dict if not torch.equal(plain.state_dict[key], result.state_dict[key])]
+    assert changed and all(key.rsplit(".", 1)[-1] in ("running_mean", "running_var", "num_batches_tracked")
+                           for key in changed)
+    assert "encoder.bn1.running_mean" in changed
+    # The first BatchNorm layer's statistics by hand: conv1 of the 6 normalised frames (0, 2, 4 of each).
+    network = build_model(plain)
+    size = plain.model_config.height, plain.model_config.width
+    paths = [path for i in range(2) for path in list_frames(rooms / f"seq_{i:04d}")[:6:2]]
+    frames = [to_network_input(read_rgb(path), *size) for path in paths]
+    image = torch.from_numpy(np.concatenate(frames))
+    encoder = network.encoder
+    with torch.no_grad():
+        features = encoder.conv1((image - encoder.input_mean) / encoder.input_std)
+    assert torch.allclose(result.state_dict["encoder.bn1.running_mean"], features.mean(dim=(0, 2, 3)), atol=1e-5)
+    assert torch.allclose(result.state_dict["encoder.bn1.running_var"], features.var(dim=(0, 2, 3)), rtol=1e-4)
+    # Re-estimation alone: one checkpoint (without --batchnorm-frames that is an error, tested above).
+    one = [str(three_checkpoints[2]), "--output", str(tmp_path / "one.pt"), "--batchnorm-frames", str(rooms)]
+    assert main(one) == 0
+    assert torch.equal(load_checkpoint(tmp_path / "one.pt").state_dict["encoder.conv1.weight"],
+                       load_checkpoint(three_checkpoints[2]).state_dict["encoder.conv1.weight"])
+    with pytest.raises(DataError, match="nor a folder of them"):
+        average_checkpoints(three_checkpoints, tmp_path / "bad.pt", [tmp_path / "empty"])

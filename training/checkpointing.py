@@ -36,6 +36,7 @@ import os
 import random
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -45,7 +46,7 @@ import torch
 
 from gam_depth_ros.checkpoint import Checkpoint, CheckpointError, load_checkpoint, save_checkpoint
 from training.config import TrainingConfig, config_to_dict, save_training_config
-from training.weight_averaging import average_state_dicts
+from training.weight_averaging import average_state_dicts, reestimate_batchnorm
 
 CHECKPOINT_DIR = "checkpoints"
 _NAME = re.compile(r"step_(\d+)\.pt")
@@ -255,14 +256,17 @@ def init_from_checkpoint(model, path: str | Path) -> None:
                                   f"({str(error).splitlines()[0]}); check networks.pose_base_channels") from error
 
 
-def blend_checkpoints(start: str | Path, tuned: str | Path, tuned_weight: float, output: str | Path) -> Path:
+def blend_checkpoints(start: str | Path, tuned: str | Path, tuned_weight: float, output: str | Path,
+                      batchnorm_frames: Sequence[str | Path] = (), frames_per_sequence: int = 2) -> Path:
     """Write ``tuned_weight * tuned + (1 - tuned_weight) * start`` of the depth network's weights.
 
     Weight-space ensembling of a fine-tuned model with the one it started from (WiSE-FT, Wortsman
     et al. 2022): the fine-tuned weights stay in the starting model's basin, so the blend keeps much
     of the gain on the new data and forgets less. Tensors the start lacks (depth heads of scales an
-    exported model dropped) and integer buffers are taken from ``tuned``. The output holds the
-    network, its ``ModelConfig`` and the tuned run's training config, ready for export.
+    exported model dropped) and integer buffers are taken from ``tuned``. With ``batchnorm_frames``
+    (sequence folders) the blend's BatchNorm statistics are re-estimated on ``frames_per_sequence``
+    frames of each sequence instead of blended (:func:`training.weight_averaging.reestimate_batchnorm`).
+    The output holds the network, its ``ModelConfig`` and the tuned run's training config, ready for export.
 
     Raises
     ------
@@ -280,6 +284,8 @@ def blend_checkpoints(start: str | Path, tuned: str | Path, tuned_weight: float,
     mixed = average_state_dicts([{k: first.state_dict[k] for k in shared}, {k: second.state_dict[k] for k in shared}],
                                 weights=[1.0 - tuned_weight, tuned_weight])
     blended = {**second.state_dict, **mixed}
+    if batchnorm_frames:
+        blended, _ = reestimate_batchnorm(blended, second.model_config, batchnorm_frames, frames_per_sequence)
     return save_checkpoint(output, blended, second.model_config, second.training_config)
 
 
