@@ -15,7 +15,7 @@ import pytest
 
 sys.path.append(str(Path(__file__).resolve().parents[1] / "bench"))  # appended: bench/ modules never shadow others
 
-from ros_process import (  # noqa: E402, F401 - re-exported for the tests
+from ros_process import (  # noqa: F401 - re-exported for the tests
     REPO,
     SHM_PROFILE,
     ClientNode,

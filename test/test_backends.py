@@ -14,12 +14,12 @@ from gam_depth_ros.inference.onnx_backend import select_providers
 
 
 @pytest.fixture(scope="module")
-def onnx_backend(small_model):  # noqa: F811
+def onnx_backend(small_model):
     return create_backend("onnxruntime", small_model.onnx, threads=1)
 
 
 @pytest.fixture(scope="module")
-def torch_backend(small_model):  # noqa: F811
+def torch_backend(small_model):
     needs_checkpoints(small_model)
     return create_backend("torch", small_model.checkpoint)
 
@@ -65,7 +65,7 @@ def test_grey_and_rgba_and_strided_inputs(onnx_backend):
     np.testing.assert_array_equal(onnx_backend.infer(view).depth, onnx_backend.infer(view.copy()).depth)
 
 
-def test_auto_picks_by_file_type(small_model, tmp_path):  # noqa: F811
+def test_auto_picks_by_file_type(small_model, tmp_path):
     needs_checkpoints(small_model)
     assert resolve_backend("auto", small_model.onnx) == "onnxruntime"
     assert resolve_backend("auto", small_model.checkpoint) == "torch"
@@ -77,7 +77,7 @@ def test_auto_picks_by_file_type(small_model, tmp_path):  # noqa: F811
         resolve_backend("tensorflow", small_model.onnx)
 
 
-def test_missing_and_corrupt_models_name_the_file(small_model, tmp_path):  # noqa: F811
+def test_missing_and_corrupt_models_name_the_file(small_model, tmp_path):
     with pytest.raises(ModelLoadError, match="absent.onnx.*does not exist"):
         create_backend("onnxruntime", tmp_path / "absent.onnx")
     corrupt = tmp_path / "corrupt.onnx"
@@ -96,7 +96,7 @@ def test_missing_and_corrupt_models_name_the_file(small_model, tmp_path):  # noq
         create_backend("torch", tmp_path / "absent.pt")
 
 
-def test_model_that_disagrees_with_its_metadata_is_refused(small_model, tmp_path):  # noqa: F811
+def test_model_that_disagrees_with_its_metadata_is_refused(small_model, tmp_path):
     import json
 
     wrong = tmp_path / "wrong.onnx"
@@ -119,7 +119,7 @@ def test_provider_order_prefers_gpu(tmp_path):
     assert select_providers(["CPUExecutionProvider"], tmp_path / "m.onnx") == ["CPUExecutionProvider"]
 
 
-def test_flip_average_is_the_mean_of_the_frame_and_its_mirror(small_model):  # noqa: F811
+def test_flip_average_is_the_mean_of_the_frame_and_its_mirror(small_model):
     from gam_depth_ros.inference.postprocessing import disparity_to_depth
     from gam_depth_ros.inference.preprocessing import to_network_input
 

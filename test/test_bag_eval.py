@@ -38,7 +38,7 @@ def run(bag, model, out, *extra):
     return code, report
 
 
-def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequence, small_model):  # noqa: F811
+def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequence, small_model):
     code, report = run(bag, small_model.onnx, tmp_path / "out", "--record", str(tmp_path / "rec"))
     assert code == 0 and report["complete"] and report["frames"] == FRAMES
     backend = create_backend("onnxruntime", small_model.onnx)
@@ -74,7 +74,7 @@ def test_offline_metrics_equal_the_backend_scored_directly(tmp_path, bag, sequen
     assert [f.stamp_ns for f in frames.frames] == [int(s) for s in sequence.stamps_ns]
 
 
-def test_live_mode_counts_every_frame_and_matches_offline(tmp_path, bag, small_model):  # noqa: F811
+def test_live_mode_counts_every_frame_and_matches_offline(tmp_path, bag, small_model):
     configure_process(tmp_path / "ros_log")
     code, live = run(bag, small_model.onnx, tmp_path / "live", "--mode", "live", "--rate", "0.5")
     assert code == 0, (tmp_path / "live").iterdir()
@@ -91,7 +91,7 @@ def test_live_mode_counts_every_frame_and_matches_offline(tmp_path, bag, small_m
         assert frame["abs_rel_median"] == pytest.approx(by_stamp[frame["stamp_ns"]], rel=1e-4)
 
 
-def test_millimetre_ground_truth_scores_like_metres(tmp_path, sequence, bag, small_model):  # noqa: F811
+def test_millimetre_ground_truth_scores_like_metres(tmp_path, sequence, bag, small_model):
     mm_bag = write_bag(sequence, tmp_path / "mm_bag", depth_encoding="16UC1")
     _, metres = run(bag, small_model.onnx, tmp_path / "m")
     _, millimetres = run(mm_bag, small_model.onnx, tmp_path / "mm")
@@ -99,7 +99,7 @@ def test_millimetre_ground_truth_scores_like_metres(tmp_path, sequence, bag, sma
     assert millimetres["summary"]["median"]["abs_rel"] == pytest.approx(expected, abs=1e-3)
 
 
-def test_missing_topic_lists_the_topics_the_bag_has(tmp_path, bag, small_model, caplog):  # noqa: F811
+def test_missing_topic_lists_the_topics_the_bag_has(tmp_path, bag, small_model, caplog):
     code = main(["--bag", str(bag), "--image-topic", "/camera/color/image_raw", "--model", str(small_model.onnx),
                  "--output", str(tmp_path / "out")])
     assert code == 2
@@ -107,7 +107,7 @@ def test_missing_topic_lists_the_topics_the_bag_has(tmp_path, bag, small_model, 
 
 
 @pytest.mark.parametrize("damage", ["truncated", "never_closed"])
-def test_damaged_bag_gives_a_partial_report_marked_incomplete(tmp_path, bag, small_model, damage):  # noqa: F811
+def test_damaged_bag_gives_a_partial_report_marked_incomplete(tmp_path, bag, small_model, damage):
     broken = tmp_path / "broken_bag"
     shutil.copytree(bag, broken)
     storage = next(broken.glob("*.mcap"))
@@ -142,7 +142,7 @@ def _rewrite(bag, out, topic, **changes):
     return out
 
 
-def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):  # noqa: F811
+def test_unsupported_encodings_are_named(tmp_path, bag, small_model, caplog):
     nv21 = _rewrite(bag, tmp_path / "nv21_bag", TOPICS["image"], encoding="nv21")
     code = main(["--bag", str(nv21), "--image-topic", TOPICS["image"], "--model", str(small_model.onnx),
                  "--output", str(tmp_path / "out")])

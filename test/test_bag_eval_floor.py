@@ -26,7 +26,7 @@ def args(bag, model, out, *extra):
             "--depth-topic", TOPICS["depth"], "--model", str(model), "--output", str(out), *extra]
 
 
-def test_frames_without_a_floor_scale_are_reported_with_reasons(tmp_path, bag, small_model, caplog):  # noqa: F811
+def test_frames_without_a_floor_scale_are_reported_with_reasons(tmp_path, bag, small_model, caplog):
     # The fixture network is random: its "floor" is no plane, so every frame is rejected.
     code = main(args(bag, small_model.onnx, tmp_path / "out", "--scale-mode", "floor", "--camera-height", "0.8"))
     assert code == 0
@@ -41,14 +41,14 @@ def test_frames_without_a_floor_scale_are_reported_with_reasons(tmp_path, bag, s
     assert "Frames without a metric scale: 6" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_fixed_mode_has_no_floor_section(tmp_path, bag, small_model):  # noqa: F811
+def test_fixed_mode_has_no_floor_section(tmp_path, bag, small_model):
     assert main(args(bag, small_model.onnx, tmp_path / "out")) == 0
     report = json.loads((tmp_path / "out" / "report.json").read_text())
     assert report["floor_rejections"] == {} and report["summary"]["frames_without_scale"] == 0
     assert "(of the log:" in (tmp_path / "out" / "report.md").read_text()
 
 
-def test_floor_mode_needs_a_camera_height(tmp_path, bag, small_model):  # noqa: F811
+def test_floor_mode_needs_a_camera_height(tmp_path, bag, small_model):
     with pytest.raises(SystemExit) as exit_info:
         main(args(bag, small_model.onnx, tmp_path / "out", "--scale-mode", "floor"))
     assert exit_info.value.code == 2

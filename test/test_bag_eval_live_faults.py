@@ -82,7 +82,7 @@ def command(bag: Path, model: Path, out: Path) -> list[str]:
             "--rate", "0.1"]
 
 
-def test_node_killed_mid_run_gives_an_incomplete_report_of_the_frames_so_far(tmp_path, bag, small_model):  # noqa: F811
+def test_node_killed_mid_run_gives_an_incomplete_report_of_the_frames_so_far(tmp_path, bag, small_model):
     from gam_depth_ros.evaluation.bag_eval import main
 
     configure_process(tmp_path / "ros_log")
@@ -112,7 +112,7 @@ def test_node_killed_mid_run_gives_an_incomplete_report_of_the_frames_so_far(tmp
 
 
 @pytest.mark.parametrize("how", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
-def test_the_node_never_outlives_the_evaluation(tmp_path, bag, small_model, how):  # noqa: F811
+def test_the_node_never_outlives_the_evaluation(tmp_path, bag, small_model, how):
     configure_process(tmp_path / "ros_log")
     env = os.environ | ros_env(tmp_path / "ros_log")
     evaluation = subprocess.Popen(

@@ -51,7 +51,7 @@ def test_gpu_processor_on_cuda_matches_the_numpy_pipeline():
     np.testing.assert_array_equal(ids, resize_labels(labels.numpy(), 120, 160))
 
 
-def test_torch_backend_on_cuda_matches_cpu(small_model):  # noqa: F811
+def test_torch_backend_on_cuda_matches_cpu(small_model):
     from gam_depth_ros.export import verification_images
     from gam_depth_ros.inference.torch_backend import TorchBackend
 

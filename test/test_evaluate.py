@@ -128,7 +128,7 @@ def test_regions_are_scored_with_the_whole_image_scale(nyu_files):
                                            NyuMatSet(mat, splits, "test", class_mapping=mapping))
 
 
-def test_cli_with_exported_model_and_checkpoint(nyu_files, small_model, tmp_path):  # noqa: F811
+def test_cli_with_exported_model_and_checkpoint(nyu_files, small_model, tmp_path):
     mat, splits, mapping = nyu_files
     out = tmp_path / "nyu.json"
     argv = ["--dataset", "nyu_mat", "--path", str(mat), "--split-file", str(splits), "--threads", "1"]
@@ -154,7 +154,7 @@ def test_cli_with_exported_model_and_checkpoint(nyu_files, small_model, tmp_path
     assert torch_result["depth"]["abs_rel"] == pytest.approx(depth["abs_rel"], abs=2e-3)
 
 
-def test_cli_errors(tmp_path, small_model):  # noqa: F811
+def test_cli_errors(tmp_path, small_model):
     assert main(["--model", str(small_model.onnx), "--dataset", "nyu_mat", "--path", str(tmp_path / "no.mat")]) == 2
     assert main(["--model", str(tmp_path / "none.onnx"), "--dataset", "scannet", "--split-file", "x"]) == 2
 

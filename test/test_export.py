@@ -17,7 +17,7 @@ from gam_depth_ros.export import ExportError, export_checkpoint, main, verify_on
 from gam_depth_ros.metadata import read_metadata
 
 
-def test_exported_graph_signature(small_model):  # noqa: F811
+def test_exported_graph_signature(small_model):
     model = onnx.load(str(small_model.onnx))
     assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer)
     assert len(list(small_model.onnx.parent.glob("small.onnx*"))) == 1  # no external weight files
@@ -32,7 +32,7 @@ def test_exported_graph_signature(small_model):  # noqa: F811
     assert any(node.op_type == "ArgMax" for node in model.graph.node)
 
 
-def test_metadata_beside_model(small_model):  # noqa: F811
+def test_metadata_beside_model(small_model):
     raw = json.loads(small_model.onnx.with_suffix(".json").read_text())
     assert raw["input_height"] == SMALL_HEIGHT and raw["input_width"] == SMALL_WIDTH
     assert raw["min_depth"] == 0.1 and raw["max_depth"] == 10.0 and raw["depth_scale"] == 2.0
@@ -43,7 +43,7 @@ def test_metadata_beside_model(small_model):  # noqa: F811
     assert read_metadata(small_model.onnx).num_classes == 40
 
 
-def test_parity_with_torch_within_tolerance(small_model):  # noqa: F811
+def test_parity_with_torch_within_tolerance(small_model):
     checkpoint = load_checkpoint(small_model.checkpoint)
     from gam_depth_ros.checkpoint import build_model
 
@@ -53,7 +53,7 @@ def test_parity_with_torch_within_tolerance(small_model):  # noqa: F811
     assert report.ok
 
 
-def test_parity_failure_is_loud(small_model, tmp_path):  # noqa: F811
+def test_parity_failure_is_loud(small_model, tmp_path):
     from gam_depth_ros.checkpoint import build_model
 
     other = build_model(load_checkpoint(small_model.checkpoint))
@@ -63,7 +63,7 @@ def test_parity_failure_is_loud(small_model, tmp_path):  # noqa: F811
     assert not report.ok and report.max_disparity_diff > 1e-3
 
 
-def test_cli_with_logits_and_other_size(small_model, tmp_path):  # noqa: F811
+def test_cli_with_logits_and_other_size(small_model, tmp_path):
     output = tmp_path / "out" / "model.onnx"
     code = main(["--checkpoint", str(small_model.safetensors), "--output", str(output),
                  "--height", "96", "--width", "128", "--semantic-logits"])
@@ -96,7 +96,7 @@ def test_bad_checkpoint_paths_name_the_file(tmp_path, caplog):
         load_checkpoint(other_type)
 
 
-def test_export_size_must_be_valid(small_model, tmp_path):  # noqa: F811
+def test_export_size_must_be_valid(small_model, tmp_path):
     with pytest.raises(ExportError, match="multiples of 32"):
         export_checkpoint(small_model.checkpoint, tmp_path / "x.onnx", height=100, width=128)
 
@@ -130,7 +130,7 @@ def test_checkpoint_round_trip_and_atomic_write(tmp_path):
         load_checkpoint(bad_config)
 
 
-def test_fp16_weights_halve_the_file_and_stay_close_to_torch(small_model, tmp_path):  # noqa: F811
+def test_fp16_weights_halve_the_file_and_stay_close_to_torch(small_model, tmp_path):
     output = tmp_path / "half.onnx"
     metadata, report = export_checkpoint(small_model.checkpoint, output, fp16_weights=True)
     assert metadata.weights_dtype == "float16" and read_metadata(output).weights_dtype == "float16"

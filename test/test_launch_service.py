@@ -22,7 +22,7 @@ import pytest
 
 pytest.importorskip("launch_ros", reason="the ROS 2 launch system (launch_ros) is not installed")
 
-from ros_helpers import REPO, ros_env  # noqa: E402
+from ros_helpers import REPO, ros_env
 
 SCRIPTS = {"depth_node": "gam_depth_ros.node", "depth_lifecycle_node": "gam_depth_ros.lifecycle_node"}
 # Console script as colcon writes it, plus a record of the process's environment.

@@ -91,7 +91,7 @@ def client(tmp_path_factory):
     rclpy.try_shutdown(context=context)
 
 
-def test_transitions_start_and_stop_the_outputs(client, small_model, tmp_path):  # noqa: F811
+def test_transitions_start_and_stop_the_outputs(client, small_model, tmp_path):
     params = {"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.5}
     process = start_node(params, tmp_path, namespace=NS, module="gam_depth_ros.lifecycle_node")
     try:

@@ -168,7 +168,7 @@ def ros(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def nodes(ros, small_model, tmp_path_factory):  # noqa: F811
+def nodes(ros, small_model, tmp_path_factory):
     folder = tmp_path_factory.mktemp("nodes")
     common = {"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.5}
     node_a = start_node({**common, "debug_inference_delay": DELAY_A}, folder, NODE_A, name="a")
@@ -188,7 +188,7 @@ def nodes(ros, small_model, tmp_path_factory):  # noqa: F811
 
 
 @pytest.fixture(scope="module")
-def reference(small_model):  # noqa: F811
+def reference(small_model):
     """The node's backend, in this process."""
     return create_backend("onnxruntime", small_model.onnx, threads=1)
 
@@ -361,7 +361,7 @@ RAW_CASES = [
 
 
 @pytest.mark.parametrize(("encoding", "padding", "size"), RAW_CASES)
-def test_raw_image(ros, io_a, reference, small_model, encoding, padding, size):  # noqa: F811
+def test_raw_image(ros, io_a, reference, small_model, encoding, padding, size):
     image_pub, info_pub, outputs = io_a
     height, width = size
     rgb = smooth_image(height, width, seed=height + padding)
@@ -407,7 +407,7 @@ def test_points_equal_depth_image_proc_from_published_camera_info(ros, io_a, io_
         np.testing.assert_allclose(xyz, valid, rtol=1e-5, atol=1e-6)
 
 
-def test_class_names_and_palette_on_a_latched_topic(ros, nodes, small_model):  # noqa: F811
+def test_class_names_and_palette_on_a_latched_topic(ros, nodes, small_model):
     """semantic/classes reaches a subscriber that joins long after the node published it."""
     from rclpy.qos import DurabilityPolicy
     from std_msgs.msg import String
@@ -514,7 +514,7 @@ def run_node_once(tmp_path, **params) -> subprocess.CompletedProcess:
     return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=60)
 
 
-def test_missing_or_corrupt_model_exits_with_error(tmp_path, small_model):  # noqa: F811
+def test_missing_or_corrupt_model_exits_with_error(tmp_path, small_model):
     missing = tmp_path / "missing.onnx"
     result = run_node_once(tmp_path, model_path=str(missing))
     assert result.returncode == 1 and str(missing) in result.stderr and "does not exist" in result.stderr

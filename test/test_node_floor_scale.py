@@ -21,7 +21,7 @@ from gam_depth_ros.image_codec import fill_image_msg
 RELIABLE = QoSProfile(depth=10, reliability=ReliabilityPolicy.RELIABLE)
 
 
-def test_floor_mode_without_a_floor_publishes_semantics_but_no_depth(tmp_path, small_model):  # noqa: F811
+def test_floor_mode_without_a_floor_publishes_semantics_but_no_depth(tmp_path, small_model):
     domain = configure_process(tmp_path / "ros_log")
     ns = f"/floor{os.getpid()}"
     process = start_node({"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.5,
@@ -68,7 +68,7 @@ def test_floor_mode_without_a_floor_publishes_semantics_but_no_depth(tmp_path, s
     assert "no metric scale from the floor yet" in node_log(process)
 
 
-def test_floor_mode_without_camera_height_is_refused(tmp_path, small_model):  # noqa: F811
+def test_floor_mode_without_camera_height_is_refused(tmp_path, small_model):
     result = subprocess.run(
         [sys.executable, "-m", "gam_depth_ros.node", "--ros-args", "-p", f"model_path:={small_model.onnx}",
          "-p", "scale_mode:=floor"], env=os.environ | ros_env(tmp_path / "log"), cwd=REPO,

@@ -112,7 +112,7 @@ class Harness:
         self.outputs[(msg.header.stamp.sec, msg.header.stamp.nanosec)] = msg
 
 
-def test_fuzzed_inputs_never_crash_hang_or_leak_into_outputs(tmp_path, small_model):  # noqa: F811
+def test_fuzzed_inputs_never_crash_hang_or_leak_into_outputs(tmp_path, small_model):
     domain = configure_process(tmp_path / "ros_log")
     ns = f"/fuzz{os.getpid()}"
     common = {"model_path": str(small_model.onnx), "threads": 1, "stats_period": 0.5, "qos_in_reliability": "reliable",

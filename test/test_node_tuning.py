@@ -95,7 +95,7 @@ class Tuning:
 
 
 @pytest.fixture(scope="module")
-def tuning(tmp_path_factory, small_model):  # noqa: F811
+def tuning(tmp_path_factory, small_model):
     folder = tmp_path_factory.mktemp("tuning")
     domain = configure_process(folder / "ros_log")
     ns = f"/tuning{os.getpid()}"

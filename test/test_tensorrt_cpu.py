@@ -184,7 +184,7 @@ def _onnx_layers(onnx_path: Path) -> tuple[list[LayerInfo], list[str], list[str]
     return layers, [i.name for i in graph.input], [o.name for o in graph.output]
 
 
-def test_fp32_selection_on_the_exported_graph(small_model):  # noqa: F811
+def test_fp32_selection_on_the_exported_graph(small_model):
     layers, inputs, outputs = _onnx_layers(small_model.onnx)
     kinds = {layer.index: layer.kind for layer in layers}
     norm = select_fp32_layers(layers, inputs, outputs, ["input-norm"])
@@ -358,7 +358,7 @@ def test_gpu_processor_on_cpu_tensors_matches_the_numpy_pipeline():
 # ---------------------------------------------------------------------------------------------- backend choice
 
 
-def test_tensorrt_backend_registration_without_tensorrt(small_model, tmp_path):  # noqa: F811
+def test_tensorrt_backend_registration_without_tensorrt(small_model, tmp_path):
     assert "tensorrt" in BACKENDS
     assert resolve_backend("auto", small_model.onnx) == "onnxruntime"  # no TensorRT runtime here
     assert resolve_backend("tensorrt", small_model.onnx) == "tensorrt"

@@ -58,7 +58,7 @@ def backend(onnx_path, cache_dir, **options):
 
 @pytest.mark.parametrize(("precision", "atol", "agreement"), [("fp16", FP16_DISPARITY_ATOL, 0.97),
                                                                ("fp32", FP32_DISPARITY_ATOL, 0.999)])
-def test_engine_matches_onnxruntime_cpu(small_model, engines, precision, atol, agreement):  # noqa: F811
+def test_engine_matches_onnxruntime_cpu(small_model, engines, precision, atol, agreement):
     trt_backend = backend(small_model.onnx, engines, precision=precision)
     assert trt_backend.name == "tensorrt" and "TensorRT" in trt_backend.device
     assert f".{precision}.{SMALL_HEIGHT}x{SMALL_WIDTH}." in trt_backend.engine_path.name
@@ -71,7 +71,7 @@ def test_engine_matches_onnxruntime_cpu(small_model, engines, precision, atol, a
         assert (labels == ref_labels).mean() >= agreement
 
 
-def test_gpu_processing_matches_the_cpu_pipeline(small_model, engines):  # noqa: F811
+def test_gpu_processing_matches_the_cpu_pipeline(small_model, engines):
     from gam_depth_ros.inference.base import InferenceBackend
 
     trt_backend = backend(small_model.onnx, engines, precision="fp32")
@@ -90,7 +90,7 @@ def test_gpu_processing_matches_the_cpu_pipeline(small_model, engines):  # noqa:
     assert metadata.min_depth - 1e-6 <= small.depth.min() and small.depth.max() <= metadata.max_depth + 1e-3
 
 
-def test_engine_cache_is_reused_and_rebuilt_when_stale(small_model, tmp_path):  # noqa: F811
+def test_engine_cache_is_reused_and_rebuilt_when_stale(small_model, tmp_path):
     from gam_depth_ros.inference.engine_cache import EngineSpec, read_record, record_path
     from gam_depth_ros.inference.tensorrt_engine import current_environment, ensure_engine
 
@@ -113,7 +113,7 @@ def test_engine_cache_is_reused_and_rebuilt_when_stale(small_model, tmp_path):  
     assert read_record(first).fp32_layers == ("input-norm", "heads")
 
 
-def test_engine_file_loads_directly_and_foreign_engines_are_refused(small_model, engines, tmp_path):  # noqa: F811
+def test_engine_file_loads_directly_and_foreign_engines_are_refused(small_model, engines, tmp_path):
     from gam_depth_ros.inference import ModelLoadError, create_backend
     from gam_depth_ros.inference.engine_cache import record_path
 
@@ -131,7 +131,7 @@ def test_engine_file_loads_directly_and_foreign_engines_are_refused(small_model,
         create_backend("tensorrt", foreign)
 
 
-def test_int8_engine_from_folder_calibration(small_model, tmp_path):  # noqa: F811
+def test_int8_engine_from_folder_calibration(small_model, tmp_path):
     from gam_depth_ros.inference.calibration import CalibrationSource
     from gam_depth_ros.inference.engine_cache import EngineSpec, read_record
     from gam_depth_ros.inference.layer_precision import normalise_selectors
