@@ -37,6 +37,7 @@ import torch
 
 from gam_depth_ros.checkpoint import Checkpoint, CheckpointError, build_model, load_checkpoint, save_checkpoint
 from gam_depth_ros.inference.preprocessing import to_network_input
+from gam_depth_ros.model_config import ModelConfig
 from training.data.common import read_rgb
 from training.data.errors import DataError
 from training.data.folder import list_frames, sequence_folders
@@ -92,11 +93,12 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path,
     gam_depth_ros.checkpoint.CheckpointError
         A file cannot be read, has no pose network, or its networks differ from the others'
         (architecture or sizes); the message names the file.
-    training.data.common.DataError
+    training.data.errors.DataError
         A frame folder has no frames or an unreadable image (the message names it).
     """
     if len(paths) < (1 if batchnorm_frames else 2):
-        raise CheckpointError(f"averaging needs two or more checkpoints, got {len(paths)}")
+        raise CheckpointError(f"averaging needs two or more checkpoints (one only to re-estimate BatchNorm "
+                              f"statistics), got {len(paths)}")
     checkpoints = [load_checkpoint(path) for path in paths]
     newest = checkpoints[-1]
     for checkpoint in checkpoints:
@@ -116,7 +118,7 @@ def average_checkpoints(paths: Sequence[str | Path], output: str | Path,
                            averaged_from=sources, **extra)
 
 
-def reestimate_batchnorm(state: dict[str, torch.Tensor], model_config, folders: Sequence[str | Path],
+def reestimate_batchnorm(state: dict[str, torch.Tensor], model_config: ModelConfig, folders: Sequence[str | Path],
                          frames_per_sequence: int = 2, batch_size: int = 8) -> tuple[dict[str, torch.Tensor], int]:
     """``state`` (a depth network's weights, ``model_config``'s architecture) with its BatchNorm statistics
     re-estimated on ``frames_per_sequence`` evenly spaced frames of each sequence in ``folders``; every
@@ -124,7 +126,7 @@ def reestimate_batchnorm(state: dict[str, torch.Tensor], model_config, folders: 
 
     Raises
     ------
-    training.data.common.DataError
+    training.data.errors.DataError
         A folder has no sequences or frames, or an image cannot be read (the message names it).
     """
     network = build_model(Checkpoint(Path("<weights in memory>"), state, model_config, None, {}))
