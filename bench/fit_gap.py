@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.flip_average import flip_averaged  # noqa: E402
 from bench.report import checkpoint_sets_parser, write_sets_report  # noqa: E402
 from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
@@ -73,11 +74,12 @@ def per_sequence(model, folder: Path, count: int) -> list[dict]:
 def main(argv: list[str] | None = None) -> int:
     parser = checkpoint_sets_parser(__doc__.splitlines()[0], ".pt or .safetensors checkpoint", per_sequence=10)
     parser.add_argument("--flip-average", action="store_true",
-                        help="average each frame's disparity with its mirror image's (the backends' flip_average)")
+                        help="average each frame's disparity with its mirror image's (bench/flip_average.py)")
     args = parser.parse_args(argv)
     started = time.time()
     backend = create_backend("torch", args.checkpoint, threads=args.threads)
-    backend.flip_average = args.flip_average
+    if args.flip_average:
+        backend.run_network = flip_averaged(backend.run_network)
     model = RememberedPredictor(backend_predictor(backend, 1.0))
     results = {}
     for name, folder in args.sets:

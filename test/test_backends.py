@@ -7,6 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
+from bench_scripts import load_bench
 from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, needs_checkpoints
 
 from gam_depth_ros.inference import ModelLoadError, create_backend, resolve_backend
@@ -123,13 +124,13 @@ def test_flip_average_is_the_mean_of_the_frame_and_its_mirror(small_model):
     from gam_depth_ros.inference.postprocessing import disparity_to_depth
     from gam_depth_ros.inference.preprocessing import to_network_input
 
-    backend = create_backend("onnxruntime", small_model.onnx, threads=1)  # its own: the flag is per backend
+    backend = create_backend("onnxruntime", small_model.onnx, threads=1)  # its own: the wrapper is per backend
     image = scene(SMALL_HEIGHT, SMALL_WIDTH, seed=3)  # at the network size: no resize in the comparison
     plain = backend.infer(image)
     batch = to_network_input(image, SMALL_HEIGHT, SMALL_WIDTH)
     disparity, _ = backend.run_network(batch)
     mirrored, _ = backend.run_network(np.ascontiguousarray(batch[..., ::-1]))
-    backend.flip_average = True
+    backend.run_network = load_bench("flip_average").flip_averaged(backend.run_network)
     averaged = backend.infer(image)
     meta = backend.metadata
     expected = disparity_to_depth(0.5 * (disparity + mirrored[:, ::-1]), meta.min_depth, meta.max_depth)

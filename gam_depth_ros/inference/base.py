@@ -48,11 +48,6 @@ class InferenceBackend(ABC):
     def __init__(self, metadata: ModelMetadata, device: str) -> None:
         self.metadata = metadata
         self.device = device
-        #: Run the network on the frame and on its mirror image and average the two disparities
-        #: (the mirror's flipped back): twice the network time. Labels come from the frame alone.
-        #: Off everywhere; measured on the shipped model, it gave no gain (docs/training.md), so
-        #: only ``bench/fit_gap.py --flip-average`` sets it.
-        self.flip_average = False
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -86,9 +81,6 @@ class InferenceBackend(ABC):
         batch = to_network_input(rgb, *self.input_size)
         start = time.perf_counter()
         disparity, labels = self.run_network(batch)
-        if self.flip_average:
-            mirrored, _ = self.run_network(np.ascontiguousarray(batch[..., ::-1]))
-            disparity = 0.5 * (disparity + mirrored[:, ::-1])
         inference_s = time.perf_counter() - start
         disparity = resize_disparity(disparity, out_h, out_w)
         depth = disparity_to_depth(disparity, self.metadata.min_depth, self.metadata.max_depth)

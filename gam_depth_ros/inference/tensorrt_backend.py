@@ -206,9 +206,8 @@ class TensorRTBackend(InferenceBackend):
         return disparity.numpy(), labels.numpy()
 
     def infer(self, image: np.ndarray, output_size: tuple[int, int] | None = None) -> Prediction:
-        """As :meth:`InferenceBackend.infer`, with the pre/post-processing on the GPU (on the CPU with
-        ``flip_average``, which the GPU pipeline does not do)."""
-        if self._processor is None or self.flip_average:
+        """As :meth:`InferenceBackend.infer`, with the pre/post-processing on the GPU."""
+        if self._processor is None:
             return super().infer(image, output_size)
         rgb = as_rgb(image)
         out_size = output_size if output_size is not None else (rgb.shape[0], rgb.shape[1])
