@@ -335,3 +335,34 @@ def test_min_baseline_skips_a_sequence_that_only_turns(tmp_path, caplog):
         assert float(dataset[index]["poses"][1:, :3, 3].norm(dim=1).min()) >= 0.05 - 1e-6
     with pytest.raises(DataError, match="turning: no sample: the camera never moves 0.05 m"):
         make_dataset(DataConfig(source="folder", path=str(tmp_path / "turning"), options=options), (0, -1, 1), 24, 32)
+
+
+def test_a_room_that_leaves_the_camera_no_free_floor_is_drawn_again(tmp_path, capsys, monkeypatch):
+    # Seed 32, sequence 97 (rich, --waypoint-margin 0.8) stopped gam-depth-synth after 97 of 160 rooms: its
+    # furniture leaves 0.5 % of the floor 0.35 m clear. That room alone is drawn again; the others are unchanged.
+    from training.synthetic import generate
+    from training.synthetic.rich_scene import rich_scene
+    from training.synthetic.trajectory import NoFreeFloorError
+
+    rng = np.random.default_rng([32, 97])
+    first = rich_scene(rng)
+    rng.uniform(0.2, 1.2), rng.uniform(-0.3, 0.0)  # the camera height and pitch render_sequence draws next
+    with pytest.raises(NoFreeFloorError, match="no free floor position"):
+        trajectory(first, 2, rng, "handheld", waypoint_margin=0.8)
+    redrawn = render_sequence(32, 97, 2, 24, 32, "handheld", None, style="rich", waypoint_margin=0.8)
+    assert redrawn.info["room_redraws"] == 1
+    assert redrawn.info["room_size_m"] != [round(float(b - a), 3) for a, b in zip(first.room.lo, first.room.hi)]
+    kept = render_sequence(32, 96, 2, 24, 32, "robot", None, style="rich", waypoint_margin=0.8)
+    room = rich_scene(np.random.default_rng([32, 96])).room
+    assert kept.info["room_redraws"] == 0
+    assert kept.info["room_size_m"] == [round(float(b - a), 3) for a, b in zip(room.lo, room.hi)]
+
+    assert main(["--output", str(tmp_path), "--seed", "32", "--first-index", "97", "--sequences", "1", "--frames",
+                 "2", "--height", "24", "--width", "32", "--style", "rich", "--motion", "mixed",
+                 "--waypoint-margin", "0.8"]) == 0
+    assert "seq_0097: handheld, 2 frames of 32x24 (room drawn 2 times" in capsys.readouterr().out
+    assert "room_redraws: 1" in (tmp_path / "seq_0097" / "sequence.yaml").read_text()
+
+    monkeypatch.setattr(generate, "MAX_ROOM_REDRAWS", 0)
+    with pytest.raises(NoFreeFloorError, match="sequence 97 of seed 32: none of the 1 rooms drawn"):
+        render_sequence(32, 97, 2, 24, 32, "handheld", None, style="rich", waypoint_margin=0.8)

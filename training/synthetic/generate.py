@@ -51,7 +51,7 @@ from training.synthetic.relit_scene import relit_scene
 from training.synthetic.rich_scene import rich_scene
 from training.synthetic.room import intrinsics, render
 from training.synthetic.scene import FLOOR_Y, Scene, random_scene
-from training.synthetic.trajectory import FPS, MARGIN, ROBOT_PITCH, rotation, trajectory
+from training.synthetic.trajectory import FPS, MARGIN, ROBOT_PITCH, NoFreeFloorError, rotation, trajectory
 
 TOPICS = {
     "image": "/camera/image_raw",
@@ -67,6 +67,8 @@ ODOM_FRAME, BODY_FRAME = "odom", "base_link"
 BODY_FROM_OPTICAL = np.array([[0.0, 0.0, 1.0], [-1.0, 0.0, 0.0], [0.0, -1.0, 0.0]])
 STYLES = ("plain", "rich", "rich_nonperiodic", "rich_unlit", "relit")
 START_NS = 1_700_000_000 * 10**9  # stamps are deterministic: 2023-11-14 22:13:20 UTC + frame / 30 s
+MAX_ROOM_REDRAWS = 8  # rooms drawn again, at most, when one leaves the camera no free floor
+ROOM_REDRAW_STREAM = 2  # a redrawn room's generator: (seed, index, 2, redraw); (seed, index, 1) is the label noise's
 
 
 @dataclass
@@ -81,6 +83,18 @@ class Sequence:
     K: np.ndarray  # [3,3] intrinsics
     stamps_ns: np.ndarray  # [F] int64
     info: dict  # seed, motion, camera height, room size
+
+
+def _draw_scene(rng: np.random.Generator, style: str) -> Scene:
+    """A random furnished room of ``style`` (see :func:`render_sequence`)."""
+    if style == "plain":
+        return random_scene(rng)
+    if style == "relit":
+        return relit_scene(rng)
+    scene = rich_scene(rng, "nonperiodic" if style == "rich_nonperiodic" else "all")
+    if style == "rich_unlit":
+        return Scene(replace(scene.room, lights=()), scene.footprints)
+    return scene
 
 
 def render_sequence(seed: int, index: int, frames: int, height: int, width: int, motion: str = "handheld",
@@ -101,23 +115,28 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     trajectory's waypoints (where the camera stops and turns) and walls or furniture.
     ``robot_start_turn_deg``: the robot's first heading lies within this of its first leg's (180: any
     heading, the default; smaller values let short sequences drive instead of only turning).
+    A room whose furniture leaves the camera no free floor is drawn again (``info["room_redraws"]``,
+    at most :data:`MAX_ROOM_REDRAWS` times, then :class:`NoFreeFloorError` naming the sequence).
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    rng = np.random.default_rng([seed, index])
-    texture_set = "nonperiodic" if style == "rich_nonperiodic" else "all"
-    if style == "plain":
-        scene = random_scene(rng)
-    elif style == "relit":
-        scene = relit_scene(rng)
-    else:
-        scene = rich_scene(rng, texture_set)
-        if style == "rich_unlit":
-            scene = Scene(replace(scene.room, lights=()), scene.footprints)
-    pitch = ROBOT_PITCH
-    if camera_height is None:
-        camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
-    poses = trajectory(scene, frames, rng, motion, camera_height, pitch, fps, waypoint_margin, robot_start_turn_deg)
+    drawn_height = camera_height
+    for redraw in range(MAX_ROOM_REDRAWS + 1):
+        # The first draw is the room every earlier dataset holds; a room whose furniture leaves the camera no
+        # free floor (seed 32, sequence 97 of the rich rooms) is drawn again from a stream of its own.
+        rng = np.random.default_rng([seed, index] if redraw == 0 else [seed, index, ROOM_REDRAW_STREAM, redraw])
+        scene = _draw_scene(rng, style)
+        pitch, camera_height = ROBOT_PITCH, drawn_height
+        if camera_height is None:
+            camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
+        try:
+            poses = trajectory(scene, frames, rng, motion, camera_height, pitch, fps, waypoint_margin,
+                               robot_start_turn_deg)
+            break
+        except NoFreeFloorError as error:
+            if redraw == MAX_ROOM_REDRAWS:
+                raise NoFreeFloorError(f"sequence {index} of seed {seed}: none of the {redraw + 1} rooms drawn "
+                                       f"leaves the camera free floor ({error})") from None
     K = intrinsics(width, height, hfov_deg)
     views = [render(scene.room, K, R, t, width, height, supersample) for R, t in poses]
     labels = np.stack([v.labels for v in views])
@@ -129,7 +148,8 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
             "camera_pitch_rad": pitch if motion == "robot" else None, "style": style, "supersample": supersample,
             "floor_y": FLOOR_Y, "waypoint_margin_m": waypoint_margin,
             "robot_start_turn_deg": robot_start_turn_deg if motion == "robot" else None,
-            "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise}
+            "room_size_m": [round(float(b - a), 3) for a, b in zip(lo, hi)], "label_noise": label_noise,
+            "room_redraws": redraw}
     return Sequence(np.stack([v.image for v in views]), np.stack([v.depth for v in views]), labels, noisy,
                     poses, K, START_NS + np.round(np.arange(frames) * 1e9 / fps).astype(np.int64), info)
 
@@ -263,7 +283,9 @@ def write_sequence(args: argparse.Namespace, index: int) -> str:
         write_folder(sequence, args.output / name)
     if args.format in ("bag", "both"):
         write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
-    return f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}"
+    redrawn = sequence.info["room_redraws"]
+    note = f" (room drawn {redrawn + 1} times: the first left the camera no free floor)" if redrawn else ""
+    return f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}{note}"
 
 
 def main(argv: list[str] | None = None) -> int:

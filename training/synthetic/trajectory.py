@@ -38,6 +38,11 @@ def rotation(yaw: float, pitch: float = 0.0, roll: float = 0.0) -> np.ndarray:
     return R_yaw @ R_pitch @ R_roll
 
 
+class NoFreeFloorError(RuntimeError):
+    """The room's furniture leaves no floor position with the camera's clearance (a cluttered narrow
+    room); :func:`training.synthetic.generate.render_sequence` redraws such a room."""
+
+
 def _free_point(scene: Scene, rng: np.random.Generator, margin: float = MARGIN) -> np.ndarray:
     """A floor point (x, z) at least ``margin`` from walls and footprints (``MARGIN`` where the room
     has no such point: a corridor narrower than twice the margin)."""
@@ -47,7 +52,7 @@ def _free_point(scene: Scene, rng: np.random.Generator, margin: float = MARGIN) 
             point = np.array([rng.uniform(lo[0], hi[0]), rng.uniform(lo[2], hi[2])])
             if scene.is_free(point[0], point[1], clearance):
                 return point
-    raise RuntimeError("no free floor position in the scene")
+    raise NoFreeFloorError(f"no free floor position {MARGIN} m from walls and furniture in the scene")
 
 
 def _segment_free(scene: Scene, a: np.ndarray, b: np.ndarray) -> bool:
