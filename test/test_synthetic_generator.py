@@ -353,9 +353,14 @@ def test_a_room_that_leaves_the_camera_no_free_floor_is_drawn_again(tmp_path, ca
     assert redrawn.info["room_redraws"] == 1
     assert redrawn.info["room_size_m"] != [round(float(b - a), 3) for a, b in zip(first.room.lo, first.room.hi)]
     kept = render_sequence(32, 96, 2, 24, 32, "robot", None, style="rich", waypoint_margin=0.8)
-    room = rich_scene(np.random.default_rng([32, 96])).room
-    assert kept.info["room_redraws"] == 0
-    assert kept.info["room_size_m"] == [round(float(b - a), 3) for a, b in zip(room.lo, room.hi)]
+    rng = np.random.default_rng([32, 96])  # the one draw every room that rendered before the redraws had
+    scene = rich_scene(rng)
+    height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
+    assert kept.info["room_redraws"] == 0 and kept.info["camera_height_m"] == height
+    expected = trajectory(scene, 2, rng, "robot", height, pitch, waypoint_margin=0.8)
+    for (R, t), (R_then, t_then) in zip(kept.poses, expected, strict=True):
+        np.testing.assert_array_equal(R, R_then)
+        np.testing.assert_array_equal(t, t_then)
 
     assert main(["--output", str(tmp_path), "--seed", "32", "--first-index", "97", "--sequences", "1", "--frames",
                  "2", "--height", "24", "--width", "32", "--style", "rich", "--motion", "mixed",
