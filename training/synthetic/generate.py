@@ -120,13 +120,13 @@ def render_sequence(seed: int, index: int, frames: int, height: int, width: int,
     """
     if style not in STYLES:
         raise ValueError(f"style must be one of {STYLES}, got {style!r}")
-    drawn_height = camera_height
+    requested_height = camera_height  # None: drawn with the room
     for redraw in range(MAX_ROOM_REDRAWS + 1):
         # The first draw is the room every earlier dataset holds; a room whose furniture leaves the camera no
         # free floor (seed 32, sequence 97 of the rich rooms) is drawn again from a stream of its own.
         rng = np.random.default_rng([seed, index] if redraw == 0 else [seed, index, ROOM_REDRAW_STREAM, redraw])
         scene = _draw_scene(rng, style)
-        pitch, camera_height = ROBOT_PITCH, drawn_height
+        pitch, camera_height = ROBOT_PITCH, requested_height
         if camera_height is None:
             camera_height, pitch = float(rng.uniform(0.2, 1.2)), float(rng.uniform(-0.3, 0.0))
         try:
