@@ -5,8 +5,9 @@ every source is warped into the target view with the final pose (one ``grid_samp
 sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**s, planar (precomputed
 segments or labelled floor/ceiling planes) and Manhattan-normal terms, the distance from a fitted
 depth map (when weighted and present); each term is averaged over scales. The identity (unwarped)
-reprojection terms and the mask do not depend on the scale and are computed once per batch. The
-semantic term is computed once, at full resolution.
+reprojection terms and the mask do not depend on the scale and are computed once per batch. With
+``loss.photometric_pyramid`` the photometric term of each scale also compares area-downsampled images
+(levels 1..n) at the pooled warp. The semantic term is computed once, at full resolution.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from torch.nn import functional as F
 from gam_depth_ros.evaluation.metrics import structural_ids
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from training import losses
-from training.config import MaskConfig, TrainingConfig
-from training.geometry import backproject, project, sample
+from training.config import LossConfig, MaskConfig, TrainingConfig
+from training.geometry import backproject, pool_pixels, project, sample
 from training.image_ops import resize_area
 
 
@@ -80,6 +81,7 @@ def compute_objective(
     if m.enabled:
         mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2)
 
+    coarse = _coarse_images(sources, target, mask, loss_cfg, photometric)
     has_structure = batch["has_structure"].bool()
     segments, has_planes = plane_segments(batch, loss_cfg.planar.label_classes if loss_cfg.planar.enabled else ())
     use_structure = (loss_cfg.planar.enabled and bool(has_planes.any())) or (
@@ -104,6 +106,9 @@ def compute_objective(
             sums["photometric"] = sums["photometric"] + losses.gradient_aware_loss(min_loss, mask, m.k)
         else:
             sums["photometric"] = sums["photometric"] + min_loss.mean()
+        for level, images_at_level in coarse.items():
+            sums["photometric"] = sums["photometric"] + _coarse_photometric(
+                images_at_level, pool_pixels(pixels, level), b, loss_cfg, m.k, photometric)
         smooth = losses.smoothness_loss(disparity, resize_area(target, scale))
         sums["smoothness"] = sums["smoothness"] + smooth / 2**scale
         if use_fitted:
@@ -134,6 +139,43 @@ def compute_objective(
         terms["mask_mean"] = mask.mean()
         terms["mask_lift_fraction"] = losses.mask_lift_fraction(mask, m.beta, m.lift_threshold)
     return total, terms
+
+
+def _coarse_images(
+    sources: Tensor, target: Tensor, mask: Tensor | None, loss_cfg: LossConfig, photometric: Callable,
+) -> dict[int, tuple[Tensor, Tensor, Tensor | None, Tensor | None]]:
+    """Per level of ``loss.photometric_pyramid``: sources ``[B*S,3,h,w]``, target ``[B,1,3,h,w]``, identity
+    errors ``[B,S,h,w]`` (None without automask) and mask ``[B,1,h,w]`` (None without one), area-downsampled.
+
+    A warp of the blurred images moves the error smoothly over a few coarse pixels, so a depth whose warp
+    lands many full-resolution pixels off still gets a gradient towards the match (at full resolution the
+    photometric gradient only sees about one pixel around the current match).
+    """
+    levels = {}
+    b, s = target.shape[0], sources.shape[0] // target.shape[0]
+    for level in range(1, loss_cfg.photometric_pyramid + 1):
+        sources_l, target_l = resize_area(sources, level), resize_area(target, level).unsqueeze(1)
+        height, width = target_l.shape[-2:]
+        identity = None
+        if loss_cfg.automask:
+            identity = photometric(sources_l.view(b, s, 3, height, width), target_l,
+                                   loss_cfg.ssim_weight).view(b, s, height, width)
+        mask_l = None if mask is None else resize_area(mask, level)
+        levels[level] = (sources_l, target_l, identity, mask_l)
+    return levels
+
+
+def _coarse_photometric(
+    images_at_level: tuple[Tensor, Tensor, Tensor | None, Tensor | None], pixels: Tensor, batch_size: int,
+    loss_cfg: LossConfig, k: float, photometric: Callable,
+) -> Tensor:
+    """The minimum-reprojection (or gradient-aware) term of one pyramid level, for warps ``pixels [B*S,h,w,2]``."""
+    sources, target, identity, mask = images_at_level
+    height, width = target.shape[-2:]
+    warped = sample(sources, pixels).view(batch_size, -1, 3, height, width)
+    reprojection = photometric(warped, target, loss_cfg.ssim_weight).view(batch_size, -1, height, width)
+    min_loss, _ = losses.minimum_reprojection(reprojection, identity, loss_cfg.identity_noise)
+    return min_loss.mean() if mask is None else losses.gradient_aware_loss(min_loss, mask, k)
 
 
 def plane_segments(batch: dict[str, Tensor], label_classes: tuple[str, ...]) -> tuple[Tensor, Tensor]:
