@@ -51,6 +51,25 @@ def test_workers_write_the_same_files_as_one_process(tmp_path, capsys):
     assert "--workers" in capsys.readouterr().err and not (tmp_path / "none").exists()
 
 
+@pytest.mark.parametrize("workers", [1, 2])
+def test_a_sequence_that_cannot_be_written_is_reported_and_the_others_are_written(tmp_path, capsys, workers):
+    (tmp_path / "seq_0001").write_text("in the way")  # a file where sequence 1's folder goes
+    (tmp_path / "seq_0002" / "sequence.yaml").mkdir(parents=True)  # sequence 2 fails after its frames
+    options = ["--height", "16", "--width", "24", "--frames", "2", "--sequences", "4", "--seed", "3"]
+    assert main([*options, "--workers", str(workers), "--output", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    assert out.splitlines() == ["seq_0000: robot, 2 frames of 24x16", "seq_0003: handheld, 2 frames of 24x16"]
+    assert "seq_0001: not written: NotADirectoryError" in err
+    assert "seq_0002: not written: IsADirectoryError" in err
+    assert (f"gam-depth-synth: 2 of 4 sequences not written (seq_0001, seq_0002); the other 2 are in {tmp_path}"
+            in err)
+    assert (tmp_path / "seq_0001").read_text() == "in the way"  # not the generator's to remove
+    assert not (tmp_path / "seq_0002").exists()  # no half-written sequence left for a loader
+    for name in ("seq_0000", "seq_0003"):
+        assert len(list((tmp_path / name / "images").glob("*.png"))) == 2
+        assert (tmp_path / name / "sequence.yaml").is_file()
+
+
 def test_far_wall_depth_equals_the_analytic_distance():
     room = Room((-3.0, -1.5, -1.0), (3.0, FLOOR_Y, 6.0), (0.8, 0.8, 0.8), (0.5, 0.4, 0.3), (0.9, 0.9, 0.9))
     K = intrinsics(W, H, 60.0)

@@ -34,11 +34,11 @@ from __future__ import annotations
 
 import argparse
 import multiprocessing
+import shutil
 import sys
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import nullcontext
 from dataclasses import dataclass, replace
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -279,10 +279,16 @@ def write_sequence(args: argparse.Namespace, index: int) -> str:
                                camera_height, args.hfov, args.label_noise, args.style, args.supersample,
                                args.fps, args.waypoint_margin, args.robot_start_turn)
     name = f"seq_{index:04d}"
-    if args.format in ("folder", "both"):
-        write_folder(sequence, args.output / name)
+    outputs = [(write_folder, args.output / name, ())] if args.format in ("folder", "both") else []
     if args.format in ("bag", "both"):
-        write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
+        outputs.append((write_bag, args.output / f"{name}_bag", (args.depth_encoding,)))
+    for write, path, options in outputs:
+        try:
+            write(sequence, path, *options)
+        except BaseException:
+            if path.is_dir():  # no half-written sequence for a loader to read (a file in the way is not ours)
+                shutil.rmtree(path, ignore_errors=True)
+            raise
     redrawn = sequence.info["room_redraws"]
     note = f" (room drawn {redrawn + 1} times: the first left the camera no free floor)" if redrawn else ""
     return f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}{note}"
@@ -330,13 +336,31 @@ def main(argv: list[str] | None = None) -> int:
             or args.workers < 1):
         parser.error(f"--sequences, --frames, --supersample, --workers, --fps must be positive, the image at "
                      f"least 8x8, --waypoint-margin at least {MARGIN} and --robot-start-turn within 0-180 degrees")
-    indices = range(args.first_index, args.first_index + args.sequences)
+    failed = write_sequences(args, range(args.first_index, args.first_index + args.sequences))
+    if failed:
+        print(f"gam-depth-synth: {len(failed)} of {args.sequences} sequences not written ({', '.join(failed)}); "
+              f"the other {args.sequences - len(failed)} are in {args.output}", file=sys.stderr, flush=True)
+        return 1
+    return 0
+
+
+def write_sequences(args: argparse.Namespace, indices: range) -> list[str]:
+    """Write every sequence of ``indices`` (in ``args.workers`` processes), logging each in index order;
+    one that raises is logged with its error and the rest are still written. Returns the failed names."""
+    failed = []
     # spawn, not fork: a worker must not inherit a parent's threads (a test's ROS executor, torch's pool)
     with (ProcessPoolExecutor(args.workers, mp_context=multiprocessing.get_context("spawn"))
           if args.workers > 1 else nullcontext()) as pool:
-        for line in (pool.map if pool else map)(partial(write_sequence, args), indices):
+        jobs = [pool.submit(write_sequence, args, index) for index in indices] if pool else None
+        for position, index in enumerate(indices):
+            try:
+                line = jobs[position].result() if jobs else write_sequence(args, index)
+            except Exception as error:  # noqa: BLE001 - one room's failure must not lose the others
+                failed.append(f"seq_{index:04d}")
+                print(f"seq_{index:04d}: not written: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
+                continue
             print(line, flush=True)
-    return 0
+    return failed
 
 
 if __name__ == "__main__":
