@@ -36,7 +36,8 @@ Usage::
 ``--config`` times another recipe (its size, frames, pose source and losses; the data stay the in-memory
 synthetic clips, rendered at the config's size), ``--set key=value`` overrides it for every variant; the
 variants ``fp32-scale0`` and ``bf16-scale0`` train the full-resolution disparity only
-(``networks.depth_scales=[0]``, the reference's choice), ``bf16`` is autocast without channels-last. The
+(``networks.depth_scales=[0]``, the reference's choice), ``bf16-scale0-pyramid3`` adds the photometric
+pyramid (``loss.photometric_pyramid=3``), ``bf16`` is autocast without channels-last. The
 anchor's ratios are printed for ``config/train_nyu.yaml`` only (its figures are for that recipe).
 
 ``--device cuda`` runs the steps on the GPU (each phase ends with a device synchronisation so that
@@ -80,6 +81,7 @@ VARIANTS = {
     "bf16": ["train.cpu_amp_bf16=true"],
     "fp32-scale0": ["networks.depth_scales=[0]", "train.amp=false"],
     "bf16-scale0": ["networks.depth_scales=[0]", "train.cpu_amp_bf16=true"],
+    "bf16-scale0-pyramid3": ["networks.depth_scales=[0]", "train.cpu_amp_bf16=true", "loss.photometric_pyramid=3"],
     # CUDA only (--device cuda): autocast on the networks (bf16 on Ampere and later), losses fp32
     "amp": ["train.amp=true"],
     "amp-cl": ["networks.channels_last=true", "train.amp=true"],

@@ -30,3 +30,8 @@ def test_another_recipe_is_timed_with_its_overrides_and_without_the_anchor(tmp_p
     config = runner.config  # the variant's overrides on top of the run's, on top of the recipe
     assert (config.model.height, config.networks.depth_scales, config.train.cpu_amp_bf16) == (64, (0,), True)
     assert (config.networks.pose_source, config.frame_ids) == ("data", (0, -1, 1))
+    pyramid = bench.Runner("bf16-scale0-pyramid3", False, tmp_path / "probe3",
+                           config=bench.REPO / "config/train_rich192.yaml",
+                           extra=("model.height=64", "model.width=96")).config
+    assert (pyramid.loss.photometric_pyramid, pyramid.networks.depth_scales) == (3, (0,))
+    assert config.loss.photometric_pyramid == 0
