@@ -16,9 +16,17 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 SMALL_HEIGHT, SMALL_WIDTH = 64, 96
+
+
+def blocky_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """An RGB image of random 8x8 blocks (edges everywhere: any resize or flip shows)."""
+    rng = np.random.default_rng(seed)
+    blocks = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
+    return np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))[:height, :width]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,7 @@ import shutil
 
 import numpy as np
 import pytest
-from bench_scripts import load_bench
-from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, needs_checkpoints
+from model_fixtures import SMALL_HEIGHT, SMALL_WIDTH, blocky_scene, needs_checkpoints
 
 from gam_depth_ros.inference import ModelLoadError, create_backend, resolve_backend
 from gam_depth_ros.inference.onnx_backend import select_providers
@@ -25,15 +24,9 @@ def torch_backend(small_model):
     return create_backend("torch", small_model.checkpoint)
 
 
-def scene(height: int, width: int, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    blocks = rng.integers(0, 256, (height // 8 + 1, width // 8 + 1, 3), dtype=np.uint8)
-    return np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))[:height, :width]
-
-
 @pytest.mark.parametrize(("height", "width"), [(64, 96), (120, 160), (97, 131)])
 def test_onnxruntime_and_torch_agree(onnx_backend, torch_backend, height, width):
-    image = scene(height, width)
+    image = blocky_scene(height, width)
     a, b = onnx_backend.infer(image), torch_backend.infer(image)
     assert a.depth.shape == b.depth.shape == (height, width)
     assert a.depth.dtype == np.float32 and a.labels.dtype == np.uint8
@@ -43,7 +36,7 @@ def test_onnxruntime_and_torch_agree(onnx_backend, torch_backend, height, width)
 
 
 def test_output_size_and_depth_range(onnx_backend):
-    prediction = onnx_backend.infer(scene(120, 160), output_size=(SMALL_HEIGHT, SMALL_WIDTH))
+    prediction = onnx_backend.infer(blocky_scene(120, 160), output_size=(SMALL_HEIGHT, SMALL_WIDTH))
     assert prediction.depth.shape == prediction.labels.shape == (SMALL_HEIGHT, SMALL_WIDTH)
     assert np.isfinite(prediction.depth).all()
     assert prediction.depth.min() >= 0.1 - 1e-6 and prediction.depth.max() <= 10.0 + 1e-4
@@ -53,14 +46,14 @@ def test_output_size_and_depth_range(onnx_backend):
 
 
 def test_grey_and_rgba_and_strided_inputs(onnx_backend):
-    rgb = scene(80, 100, seed=3)
+    rgb = blocky_scene(80, 100, seed=3)
     grey = rgb[:, :, 1]
     reference = onnx_backend.infer(np.repeat(grey[:, :, None], 3, axis=2))
     np.testing.assert_array_equal(onnx_backend.infer(grey).depth, reference.depth)
     np.testing.assert_array_equal(onnx_backend.infer(grey[:, :, None]).depth, reference.depth)
     rgba = np.concatenate([rgb, np.full((80, 100, 1), 7, np.uint8)], axis=2)
     np.testing.assert_array_equal(onnx_backend.infer(rgba).depth, onnx_backend.infer(rgb).depth)
-    big = scene(160, 200, seed=4)
+    big = blocky_scene(160, 200, seed=4)
     view = big[::2, ::2]  # non-contiguous
     assert not view.flags["C_CONTIGUOUS"]
     np.testing.assert_array_equal(onnx_backend.infer(view).depth, onnx_backend.infer(view.copy()).depth)
@@ -118,24 +111,3 @@ def test_provider_order_prefers_gpu(tmp_path):
     ]
     assert providers[0][1]["trt_engine_cache_path"] == str(tmp_path / "m_ort_trt_cache")
     assert select_providers(["CPUExecutionProvider"], tmp_path / "m.onnx") == ["CPUExecutionProvider"]
-
-
-def test_flip_average_is_the_mean_of_the_frame_and_its_mirror(small_model):
-    from gam_depth_ros.inference.postprocessing import disparity_to_depth
-    from gam_depth_ros.inference.preprocessing import to_network_input
-
-    backend = create_backend("onnxruntime", small_model.onnx, threads=1)  # its own: the wrapper is per backend
-    image = scene(SMALL_HEIGHT, SMALL_WIDTH, seed=3)  # at the network size: no resize in the comparison
-    plain = backend.infer(image)
-    batch = to_network_input(image, SMALL_HEIGHT, SMALL_WIDTH)
-    disparity, _ = backend.run_network(batch)
-    mirrored, _ = backend.run_network(np.ascontiguousarray(batch[..., ::-1]))
-    backend.run_network = load_bench("flip_average").flip_averaged(backend.run_network)
-    averaged = backend.infer(image)
-    meta = backend.metadata
-    expected = disparity_to_depth(0.5 * (disparity + mirrored[:, ::-1]), meta.min_depth, meta.max_depth)
-    np.testing.assert_allclose(averaged.depth, expected, rtol=1e-6)
-    assert np.abs(averaged.depth - plain.depth).max() > 1e-3  # the random network is not mirror-symmetric
-    assert np.array_equal(averaged.labels, plain.labels)  # labels from the frame alone
-    # Averaged with its mirror, the prediction of a mirrored frame is the mirrored prediction.
-    np.testing.assert_allclose(backend.infer(image[:, ::-1]).depth, averaged.depth[:, ::-1], rtol=1e-5)
