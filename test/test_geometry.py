@@ -6,7 +6,6 @@ import math
 
 import pytest
 import torch
-from torch.nn import functional as F
 
 from training import geometry
 
@@ -155,27 +154,3 @@ def test_with_rotation_takes_the_other_rotation_only_where_asked():
     mixed.sum().backward()
     assert torch.equal(T.grad[0, :3, :3], torch.zeros(3, 3)) and torch.equal(T.grad[1, :3, :3], torch.ones(3, 3))
 
-
-def test_pooled_pixels_of_the_grid_are_the_coarse_grid():
-    grid = geometry.pixel_grid(H, W).T[:, :2].reshape(1, H, W, 2)
-    for level in (1, 2, 3):
-        factor = 2**level
-        coarse = geometry.pixel_grid(H // factor, W // factor).T[:, :2].reshape(1, H // factor, W // factor, 2)
-        assert torch.allclose(geometry.pool_pixels(grid, level), coarse, atol=1e-5)
-    with pytest.raises(ValueError, match="a 64x96 warp has no level 6: height and width must be multiples of 64"):
-        geometry.pool_pixels(grid, 6)
-
-
-def test_a_coarse_warp_samples_the_downsampled_image_where_the_full_warp_lands():
-    # A linear image is sampled exactly by bilinear interpolation and area averaging commutes with it, so
-    # sampling the 1/4 image at the pooled warp equals downsampling the full-resolution warp.
-    K, inv_K = intrinsics()
-    v, u = torch.meshgrid(torch.arange(H, dtype=torch.float32), torch.arange(W, dtype=torch.float32), indexing="ij")
-    source = torch.stack([0.01 * u, 0.02 * v, 0.005 * (u + v)]).unsqueeze(0)
-    depth = torch.full((1, 1, H, W), 2.0)
-    pixels = geometry.project(geometry.backproject(depth, inv_K), K, translation(0.1, -0.05, 0.0))  # +4, -1.95 px
-    full = F.avg_pool2d(geometry.sample(source, pixels), 4)
-    coarse = geometry.sample(F.avg_pool2d(source, 4), geometry.pool_pixels(pixels, 2))
-    inside = (slice(None), slice(None), slice(1, -1), slice(0, -2))  # away from the border the warp leaves
-    assert torch.allclose(coarse[inside], full[inside], atol=1e-4)
-    assert not torch.allclose(coarse[inside], F.avg_pool2d(source, 4)[inside], atol=1e-2)  # it did move

@@ -220,8 +220,8 @@ class LossConfig:
     mask: MaskConfig = field(default_factory=MaskConfig)
     semantic_weight: float = 0.1  # cross-entropy on proxy labels
     semantic_epochs: int = 15  # the semantic loss is applied during the first N epochs only
-    photometric_pyramid: int = 0  # also compare at 1/2 .. 1/2**n resolution (area-downsampled images, block-mean
-                                  # warps) and add each level's term: gradients for depths many pixels off
+    photometric_pyramid: int = 0  # also compare images blurred by sigma 1, 2 .. 2**(n-1) px and add each level's
+                                  # term: gradients for depths whose warp lands pixels off (docs/training.md)
     smoothness_weight: float = 1e-3  # edge-aware smoothness of mean-normalised disparity (divided by 2**scale)
     planar: PlanarConfig = field(default_factory=PlanarConfig)
     normal: NormalConfig = field(default_factory=NormalConfig)

@@ -130,21 +130,6 @@ def sample(source: Tensor, pixels: Tensor) -> Tensor:
     return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=True)
 
 
-def pool_pixels(pixels: Tensor, level: int) -> Tensor:
-    """Where the blocks of a full-resolution warp land in an image area-downsampled by ``2**level``.
-
-    ``pixels [N,H,W,2]`` (full-resolution coordinates, pixel j's centre at j) -> ``[N,H/f,W/f,2]``
-    with f = 2**level: each f x f block's mean position, in the coarse image's pixels (its pixel j
-    averages full-resolution pixels j*f .. j*f+f-1, centre j*f + (f-1)/2). H and W must be multiples of f.
-    """
-    factor = 2**level
-    if pixels.shape[1] % factor or pixels.shape[2] % factor:
-        raise ValueError(f"a {pixels.shape[1]}x{pixels.shape[2]} warp has no level {level}: "
-                         f"height and width must be multiples of {factor}")
-    mean = F.avg_pool2d(pixels.permute(0, 3, 1, 2), factor).permute(0, 2, 3, 1)
-    return (mean - (factor - 1) / 2.0) / factor
-
-
 def skew(v: Tensor) -> Tensor:
     """Cross-product matrices ``[N,3,3]`` of vectors ``[N,3]`` (skew(a) @ b = a x b)."""
     zero = torch.zeros_like(v[:, 0])

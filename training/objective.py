@@ -6,12 +6,13 @@ sources). Per scale: L_gra (or the plain minimum reprojection), smoothness / 2**
 segments or labelled floor/ceiling planes) and Manhattan-normal terms, the distance from a fitted
 depth map (when weighted and present); each term is averaged over scales. The identity (unwarped)
 reprojection terms and the mask do not depend on the scale and are computed once per batch. With
-``loss.photometric_pyramid`` the photometric term of each scale also compares area-downsampled images
-(levels 1..n) at the pooled warp. The semantic term is computed once, at full resolution.
+``loss.photometric_pyramid`` the photometric term of each scale also compares Gaussian-blurred images
+(levels 1..n, sigma 1, 2, 4 .. px) at the same warp. The semantic term is computed once, at full resolution.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
 import torch
@@ -22,8 +23,8 @@ from gam_depth_ros.evaluation.metrics import structural_ids
 from gam_depth_ros.inference.postprocessing import disparity_to_depth
 from training import losses
 from training.config import LossConfig, MaskConfig, TrainingConfig
-from training.geometry import backproject, pool_pixels, project, sample
-from training.image_ops import resize_area
+from training.geometry import backproject, project, sample
+from training.image_ops import gaussian_blur, resize_area
 
 
 def compute_objective(
@@ -81,7 +82,7 @@ def compute_objective(
     if m.enabled:
         mask = losses.gradient_aware_mask(batch["gradient"].float(), m.beta, m.gamma1, m.gamma2)
 
-    coarse = _coarse_images(sources, target, mask, loss_cfg, photometric)
+    blurred = _blurred_images(sources, target, loss_cfg, photometric)
     has_structure = batch["has_structure"].bool()
     segments, has_planes = plane_segments(batch, loss_cfg.planar.label_classes if loss_cfg.planar.enabled else ())
     use_structure = (loss_cfg.planar.enabled and bool(has_planes.any())) or (
@@ -106,9 +107,9 @@ def compute_objective(
             sums["photometric"] = sums["photometric"] + losses.gradient_aware_loss(min_loss, mask, m.k)
         else:
             sums["photometric"] = sums["photometric"] + min_loss.mean()
-        for level, images_at_level in coarse.items():
-            sums["photometric"] = sums["photometric"] + _coarse_photometric(
-                images_at_level, pool_pixels(pixels, level), b, loss_cfg, m.k, photometric)
+        for images_at_level in blurred:
+            sums["photometric"] = sums["photometric"] + _blurred_photometric(
+                images_at_level, pixels, mask, b, loss_cfg, m.k, photometric)
         smooth = losses.smoothness_loss(disparity, resize_area(target, scale))
         sums["smoothness"] = sums["smoothness"] + smooth / 2**scale
         if use_fitted:
@@ -141,36 +142,42 @@ def compute_objective(
     return total, terms
 
 
-def _coarse_images(
-    sources: Tensor, target: Tensor, mask: Tensor | None, loss_cfg: LossConfig, photometric: Callable,
-) -> dict[int, tuple[Tensor, Tensor, Tensor | None, Tensor | None]]:
-    """Per level of ``loss.photometric_pyramid``: sources ``[B*S,3,h,w]``, target ``[B,1,3,h,w]``, identity
-    errors ``[B,S,h,w]`` (None without automask) and mask ``[B,1,h,w]`` (None without one), area-downsampled.
+def _blurred_images(
+    sources: Tensor, target: Tensor, loss_cfg: LossConfig, photometric: Callable,
+) -> list[tuple[Tensor, Tensor, Tensor | None]]:
+    """Per level l = 1..``loss.photometric_pyramid``: the sources ``[B*S,3,H,W]`` and target ``[B,1,3,H,W]``
+    blurred by a Gaussian of sigma 2**(l-1) px, and their identity errors ``[B,S,H,W]`` (None without automask).
 
-    A warp of the blurred images moves the error smoothly over a few coarse pixels, so a depth whose warp
-    lands many full-resolution pixels off still gets a gradient towards the match (at full resolution the
-    photometric gradient only sees about one pixel around the current match).
+    Warped at the full-resolution warp, a blurred source's error falls smoothly over about sigma pixels
+    around the match, so a depth whose warp lands several pixels off still gets a gradient towards it (at
+    full sharpness the photometric gradient sees about one pixel). The images are blurred, not downsampled:
+    a block-averaged warp of a downsampled image (tried first) is not matched at the true depth wherever a
+    block straddles a depth edge, and a free depth map drifted from the truth to worse than a constant.
     """
-    levels = {}
+    levels = []
     b, s = target.shape[0], sources.shape[0] // target.shape[0]
+    height, width = target.shape[-2:]
     for level in range(1, loss_cfg.photometric_pyramid + 1):
-        sources_l, target_l = resize_area(sources, level), resize_area(target, level).unsqueeze(1)
-        height, width = target_l.shape[-2:]
+        sigma = 2.0 ** (level - 1)
+        size = 2 * math.ceil(2 * sigma) + 1  # +-2 sigma
+        if size // 2 >= min(height, width):
+            raise ValueError(f"loss.photometric_pyramid={loss_cfg.photometric_pyramid}: level {level}'s blur "
+                             f"(sigma {sigma:g} px) needs an image larger than {height}x{width}")
+        sources_l, target_l = gaussian_blur(sources, size, sigma), gaussian_blur(target, size, sigma).unsqueeze(1)
         identity = None
         if loss_cfg.automask:
             identity = photometric(sources_l.view(b, s, 3, height, width), target_l,
                                    loss_cfg.ssim_weight).view(b, s, height, width)
-        mask_l = None if mask is None else resize_area(mask, level)
-        levels[level] = (sources_l, target_l, identity, mask_l)
+        levels.append((sources_l, target_l, identity))
     return levels
 
 
-def _coarse_photometric(
-    images_at_level: tuple[Tensor, Tensor, Tensor | None, Tensor | None], pixels: Tensor, batch_size: int,
+def _blurred_photometric(
+    images_at_level: tuple[Tensor, Tensor, Tensor | None], pixels: Tensor, mask: Tensor | None, batch_size: int,
     loss_cfg: LossConfig, k: float, photometric: Callable,
 ) -> Tensor:
-    """The minimum-reprojection (or gradient-aware) term of one pyramid level, for warps ``pixels [B*S,h,w,2]``."""
-    sources, target, identity, mask = images_at_level
+    """The minimum-reprojection (or gradient-aware) term of one blur level, for the warp ``pixels [B*S,H,W,2]``."""
+    sources, target, identity = images_at_level
     height, width = target.shape[-2:]
     warped = sample(sources, pixels).view(batch_size, -1, 3, height, width)
     reprojection = photometric(warped, target, loss_cfg.ssim_weight).view(batch_size, -1, height, width)
