@@ -153,4 +153,3 @@ def test_with_rotation_takes_the_other_rotation_only_where_asked():
     assert torch.equal(mixed[:, 3], torch.tensor([[0.0, 0.0, 0.0, 1.0]] * 2))
     mixed.sum().backward()
     assert torch.equal(T.grad[0, :3, :3], torch.zeros(3, 3)) and torch.equal(T.grad[1, :3, :3], torch.ones(3, 3))
-

@@ -354,7 +354,7 @@ def write_sequences(args: argparse.Namespace, indices: range) -> list[str]:
         jobs = [pool.submit(write_sequence, args, index) for index in indices] if pool else None
         for position, index in enumerate(indices):
             try:
-                line = jobs[position].result() if jobs else write_sequence(args, index)
+                line = jobs[position].result() if jobs is not None else write_sequence(args, index)
             except Exception as error:  # noqa: BLE001 - one room's failure must not lose the others
                 failed.append(f"seq_{index:04d}")
                 print(f"seq_{index:04d}: not written: {type(error).__name__}: {error}", file=sys.stderr, flush=True)
