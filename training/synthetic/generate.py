@@ -36,8 +36,9 @@ import argparse
 import multiprocessing
 import shutil
 import sys
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
-from contextlib import nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -270,6 +271,18 @@ def write_bag(sequence: Sequence, path: str | Path, depth_encoding: str = "32FC1
     return path
 
 
+@contextmanager
+def _removed_if_unfinished(path: Path) -> Iterator[None]:
+    """Remove the folder ``path`` if the block raises: no half-written sequence for a loader to read
+    (a file in the way is not the generator's, so it is left)."""
+    try:
+        yield
+    except BaseException:
+        if path.is_dir():
+            shutil.rmtree(path, ignore_errors=True)
+        raise
+
+
 def write_sequence(args: argparse.Namespace, index: int) -> str:
     """Render sequence ``index`` with :func:`main`'s options and write it; return its log line (one
     worker's job: a sequence depends only on ``(seed, index)``, so any number of workers writes the same)."""
@@ -279,16 +292,12 @@ def write_sequence(args: argparse.Namespace, index: int) -> str:
                                camera_height, args.hfov, args.label_noise, args.style, args.supersample,
                                args.fps, args.waypoint_margin, args.robot_start_turn)
     name = f"seq_{index:04d}"
-    outputs = [(write_folder, args.output / name, ())] if args.format in ("folder", "both") else []
+    if args.format in ("folder", "both"):
+        with _removed_if_unfinished(args.output / name):
+            write_folder(sequence, args.output / name)
     if args.format in ("bag", "both"):
-        outputs.append((write_bag, args.output / f"{name}_bag", (args.depth_encoding,)))
-    for write, path, options in outputs:
-        try:
-            write(sequence, path, *options)
-        except BaseException:
-            if path.is_dir():  # no half-written sequence for a loader to read (a file in the way is not ours)
-                shutil.rmtree(path, ignore_errors=True)
-            raise
+        with _removed_if_unfinished(args.output / f"{name}_bag"):
+            write_bag(sequence, args.output / f"{name}_bag", args.depth_encoding)
     redrawn = sequence.info["room_redraws"]
     note = f" (room drawn {redrawn + 1} times: the first left the camera no free floor)" if redrawn else ""
     return f"{name}: {motion}, {args.frames} frames of {args.width}x{args.height}{note}"
