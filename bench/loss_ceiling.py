@@ -105,13 +105,19 @@ def fit_network(batches: list[dict], config, mask, steps: int, lr: float) -> lis
     return results
 
 
-def true_depth_loss(batch: dict, config, mask) -> dict[str, float]:
-    """The objective's terms at the ground-truth depth (the loss a perfect network would have)."""
+def loss_at_depth(depth: torch.Tensor, batch: dict, config, mask) -> dict[str, float]:
+    """The objective's terms for one sample at a given depth ``[1,1,H,W]`` in metres (clamped just inside
+    the model's range, as a network's sigmoid would give it)."""
     with torch.no_grad(), torch.random.fork_rng():
         torch.manual_seed(0)  # the automask's tie-breaking noise: the same draw whatever ran before
-        disparity = disparity_inside(batch["depth_gt"].float(), config.model.min_depth, config.model.max_depth)
+        disparity = disparity_inside(depth.float(), config.model.min_depth, config.model.max_depth)
         terms = objective_of(disparity, batch, config, mask)[1]
     return {name: float(terms[name]) for name in REPORTED_TERMS}
+
+
+def true_depth_loss(batch: dict, config, mask) -> dict[str, float]:
+    """The objective's terms at the ground-truth depth (the loss a perfect network would have)."""
+    return loss_at_depth(batch["depth_gt"], batch, config, mask)
 
 
 def evenly_spaced(count: int, total: int) -> list[int]:
