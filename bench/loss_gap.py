@@ -14,8 +14,10 @@ photometric term with minimum reprojection, automask and mask, smoothness) is ev
 A model whose loss sits well above the truth's on its own training rooms is not fitting them (steps,
 capacity or optimisation), whatever it does on new rooms. Beside the losses: the model's depth
 contrast, the least-squares slope of log predicted on log true depth per frame (1 = the room's
-depth ratios kept, 0 = a constant; the median and quartiles over frames), and AbsRel per true-depth
-band (each frame's whole-image median scale, :func:`training.evaluate.evaluate_items` ``regions``).
+depth ratios kept, 0 = a constant; the median and quartiles over frames), AbsRel per true-depth
+band (each frame's whole-image median scale, :func:`training.evaluate.evaluate_items` ``regions``), and per band how
+far a depth error of ``--error-factor`` (1.25) moves the warp into the source that moves most: the signal the
+photometric term has to see it by, in pixels (median over the band's pixels, then over frames).
 The truth is read only to score and to build the comparison depths, never to train. Usage::
 
     .venv/bin/python bench/loss_gap.py --config config/train_rich192.yaml --override "networks.depth_scales=[0]" \\
@@ -41,6 +43,7 @@ from bench.speed_accuracy import accuracy  # noqa: E402
 from gam_depth_ros.inference import create_backend  # noqa: E402
 from training.config import load_training_config  # noqa: E402
 from training.evaluate import backend_predictor, evaluate_items, sample_eval_item  # noqa: E402
+from training.geometry import backproject, project  # noqa: E402
 from training.mask_calibration import resolve_mask  # noqa: E402
 from training.trainer import make_dataset  # noqa: E402
 
@@ -72,16 +75,27 @@ def contrast_scaled(depth: torch.Tensor, valid: torch.Tensor, factor: float) -> 
     return torch.where(valid, torch.exp(median + factor * (log_depth - median)), depth)
 
 
-def band_regions(min_depth: float, max_depth: float):
-    """``regions`` for :func:`evaluate_items`: the valid pixels of each true-depth band of :data:`DEPTH_BANDS_M`."""
-    def regions(item) -> dict[str, np.ndarray]:
-        valid = valid_depth(item.depth_m, min_depth, max_depth)
-        return {f"{low:g}-{high:g}m": valid & (item.depth_m >= low) & (item.depth_m < high)
-                for low, high in DEPTH_BANDS_M}
-    return regions
+def warp_displacement(batch: dict, factor: float) -> torch.Tensor:
+    """``[H,W]`` pixels that scaling a sample's true depth by ``factor`` moves its warp by, in the source (of the
+    sample's ``[1,S,...]`` sources at the data's poses) where it moves most; NaN where neither warp lands inside
+    a source image (behind its camera or outside its view: the photometric term has no signal there either)."""
+    depth, K, inv_K = batch["depth_gt"].float(), batch["K"][:, 0].float(), batch["inv_K"][:, 0].float()
+    T = batch["poses"][:, 1:].float()
+    height, width = depth.shape[-2:]
+    true, scaled = (project(backproject(d, inv_K).unsqueeze(1), K.unsqueeze(1), T) for d in (depth, depth * factor))
+    limit = true.new_tensor([width - 1, height - 1])
+    inside = ((true >= 0) & (true <= limit) & (scaled >= 0) & (scaled <= limit)).all(dim=-1)
+    moved = torch.where(inside, (true - scaled).norm(dim=-1), torch.full_like(true[..., 0], -1.0)).amax(dim=1)[0]
+    return torch.where(moved >= 0, moved, torch.full_like(moved, float("nan")))
 
 
-def score_folder(folder: Path, predict, config, samples: int, contrasts: list[float]) -> dict:
+def band_masks(depth: np.ndarray, min_depth: float, max_depth: float) -> dict[str, np.ndarray]:
+    """The valid pixels of a true depth map ``[H,W]`` in each band of :data:`DEPTH_BANDS_M`, by name."""
+    valid = valid_depth(depth, min_depth, max_depth)
+    return {f"{low:g}-{high:g}m": valid & (depth >= low) & (depth < high) for low, high in DEPTH_BANDS_M}
+
+
+def score_folder(folder: Path, predict, config, samples: int, contrasts: list[float], error_factor: float) -> dict:
     """The losses, depth contrast and accuracy of one folder of generated sequences (see the module docstring)."""
     data = replace(config.data, path=str(folder), augment=None)
     dataset = make_dataset(data, config, train=True)
@@ -90,6 +104,7 @@ def score_folder(folder: Path, predict, config, samples: int, contrasts: list[fl
     names = ["model", "model_median_scaled", "truth", *(f"truth_contrast_{f:g}" for f in contrasts)]
     losses: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     slopes, items, predictions = [], [], {}
+    displacement: dict[str, list[float]] = {}
     for index in evenly_spaced(samples, len(dataset)):
         batch = {key: value.unsqueeze(0) for key, value in dataset[index].items()}
         item = sample_eval_item({key: value[0] for key, value in batch.items()}, f"sample_{index}")
@@ -103,8 +118,13 @@ def score_folder(folder: Path, predict, config, samples: int, contrasts: list[fl
         for name, depth in zip(names, depths):
             losses[name].append(loss_at_depth(depth, batch, config, mask))
         slopes.append(log_depth_slope(predicted[0, 0].numpy(), item.depth_m, valid[0, 0].numpy()))
+        moved = warp_displacement(batch, error_factor).numpy()
+        for band, pixels in band_masks(item.depth_m, low, high).items():
+            pixels = pixels & np.isfinite(moved)
+            if pixels.any():
+                displacement.setdefault(band, []).append(float(np.median(moved[pixels])))
     result = evaluate_items(lambda rgb: predictions[rgb.tobytes()], items, min_depth=low, max_depth=high,
-                            regions=band_regions(low, high))
+                            regions=lambda item: band_masks(item.depth_m, low, high))
     mean = {name: {term: float(np.mean([row[term] for row in rows])) for term in ("photometric", "total")}
             for name, rows in losses.items()}
     finite = np.array([s for s in slopes if np.isfinite(s)])
@@ -115,6 +135,8 @@ def score_folder(folder: Path, predict, config, samples: int, contrasts: list[fl
                            "frames": int(finite.size)},
         "model": accuracy(result),
         "abs_rel_by_true_depth": result["regions"],
+        "warp_px_of_error_by_true_depth": {band: {"median": float(np.median(values)), "frames": len(values)}
+                                           for band, values in displacement.items()},
     }
 
 
@@ -128,6 +150,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=24, help="evenly spaced samples of each folder")
     parser.add_argument("--contrast", type=float, nargs="+", default=[0.5, 0.75, 1.25, 1.5],
                         help="factors on the true depth's log contrast")
+    parser.add_argument("--error-factor", type=float, default=1.25,
+                        help="the depth error whose warp displacement is reported per depth band")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output", type=Path, default=None, help="JSON file for the results")
     args = parser.parse_args(argv)
@@ -137,13 +161,13 @@ def main(argv: list[str] | None = None) -> int:
     predict = backend_predictor(create_backend("torch", args.checkpoint, threads=args.threads), 1.0)
     sets = {}
     for name, folder in args.sets:
-        sets[name] = score_folder(folder, predict, config, args.samples, args.contrast)
+        sets[name] = score_folder(folder, predict, config, args.samples, args.contrast, args.error_factor)
         row = sets[name]
         print(f"{name}: photometric model {row['loss']['model']['photometric']:.4f} / truth "
               f"{row['loss']['truth']['photometric']:.4f} ({row['model_over_truth_photometric']:.2f}x); depth "
               f"contrast {row['depth_contrast']['median']:.2f}; AbsRel {row['model']['abs_rel']:.3f}", flush=True)
     write_report(args.output, {**report_header(argv, threads=args.threads), "checkpoint": str(args.checkpoint),
-                               "samples": args.samples, "contrast": args.contrast,
+                               "samples": args.samples, "contrast": args.contrast, "error_factor": args.error_factor,
                                "seconds": round(time.time() - started, 1), "sets": sets})
     return 0
 

@@ -38,6 +38,30 @@ def test_contrast_scaling_keeps_the_median_and_the_invalid_pixels():
     assert gap.contrast_scaled(depth, valid, 1.0).flatten().tolist() == pytest.approx([1.0, 4.0, 16.0, 0.0])
 
 
+def test_the_warp_displacement_of_a_depth_error_is_the_parallax_difference():
+    # A wall 2 m in front; sources 0.1 m to one side and 0.2 m to the other; focal 100 px, image 96 wide. Parallax
+    # f*b/d: 5 px and 10 px at 2 m, 4 px and 8 px at 2.5 m. Row 0 is a wall 0.15 m away instead: 66.7 px through
+    # the near source (53.3 px at 1.25x), beyond the image through the far one.
+    K = torch.tensor([[100.0, 0, 48, 0], [0, 100.0, 32, 0], [0, 0, 1, 0], [0, 0, 0, 1]])
+    poses = torch.eye(4).repeat(3, 1, 1)
+    poses[1, 0, 3], poses[2, 0, 3] = -0.1, 0.2  # the points move 5 px left in source 1, 10 px right in source 2
+    depth = torch.full((1, 1, 64, 96), 2.0)
+    depth[..., 0, :] = 0.15
+    batch = {"depth_gt": depth, "K": K.expand(1, 3, 4, 4), "inv_K": torch.linalg.inv(K).expand(1, 3, 4, 4),
+             "poses": poses[None]}
+    moved = gap.warp_displacement(batch, 1.25)
+    assert moved.shape == (64, 96)
+    # source 2 (2 px) where both its warps stay inside (column + 10 <= 95), else source 1 (1 px)
+    assert torch.allclose(moved[1:, :86], torch.full((63, 86), 2.0), atol=1e-4)
+    assert torch.allclose(moved[1:, 86:], torch.full((63, 10), 1.0), atol=1e-4)
+    # row 0: only source 1, only where column - 66.7 >= 0; nothing seen elsewhere
+    assert torch.isnan(moved[0, :67]).all()
+    assert torch.allclose(moved[0, 67:], torch.full((29,), 100 * 0.1 / 0.15 - 100 * 0.1 / 0.1875), atol=1e-3)
+    masks = gap.band_masks(np.array([[0.05, 1.0], [2.0, 12.0]]), 0.1, 10.0)
+    assert [m.tolist() for m in masks.values()] == [[[False, True], [False, False]], [[False, False], [True, False]],
+                                                     [[False, False], [False, False]], [[False, False], [False, False]]]
+
+
 @pytest.fixture(scope="module")
 def report(tmp_path_factory):
     torch.set_num_threads(1)
@@ -77,3 +101,6 @@ def test_the_report_places_the_model_and_the_flattened_truths_against_the_truth(
     assert list(bands) == ["0-1.5m", "1.5-3m", "3-5m", "5-10m"]
     assert all(0 <= band["images"] <= 3 for band in bands.values()) and any(band["images"] for band in bands.values())
     assert 0.0 < rooms["model"]["abs_rel"] < 1.0 and rooms["model"]["object_abs_rel"] is not None
+    moved = rooms["warp_px_of_error_by_true_depth"]
+    assert report["error_factor"] == 1.25 and set(moved) <= set(bands) and moved
+    assert all(band["median"] > 0 and 1 <= band["frames"] <= 3 for band in moved.values())
