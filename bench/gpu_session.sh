@@ -43,7 +43,7 @@ GEN=(nice -n 10 $PY -m training.synthetic.generate --style rich --supersample 3 
 log "start: budget ${BUDGET} s; $($PY -c 'import torch; print(torch.__version__, torch.cuda.is_available() and torch.cuda.get_device_name())')"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader >>"$RES/session.log" 2>&1
 
-# --- data, in the background: 12 processes, leaving 4 of the 16 cores to the GPU work and the machine --
+# --- data, in the background: 13 processes (the validation rooms' one ends early), 3 of the 16 cores left to the GPU work --
 per=$((RICH_SEQ / RICH_PROCS))
 for i in $(seq 0 $((RICH_PROCS - 1))); do
   "${GEN[@]}" --height 192 --width 256 --waypoint-margin 0.8 --robot-start-turn 15 --label-noise light --seed 33 \
