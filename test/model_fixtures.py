@@ -29,6 +29,19 @@ def blocky_scene(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.kron(blocks, np.ones((8, 8, 1), dtype=np.uint8))[:height, :width]
 
 
+def one_step_checkpoint(folder: Path) -> Path:
+    """A checkpoint of ``config/train_tiny.yaml`` after one training step, written under ``folder/run`` (needs
+    torch): a real trained-format checkpoint for the benchmark scripts' end-to-end tests."""
+    from training.config import load_training_config
+    from training.trainer import Trainer
+
+    config = load_training_config(Path(__file__).resolve().parents[1] / "config" / "train_tiny.yaml", [
+        f"train.output_dir={folder / 'run'}", "validation=null", "train.max_steps=1", "train.progress_bar=false",
+        "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
+    ])
+    return Trainer(config).fit().checkpoint
+
+
 @dataclass(frozen=True)
 class SmallModel:
     checkpoint: Path | None  # .pt; None where the model was exported beforehand (no torch)

@@ -9,23 +9,17 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from bench_scripts import REPO, load_bench
+from bench_scripts import load_bench
+from model_fixtures import one_step_checkpoint
 
 from gam_depth_ros.evaluation.metrics import single_image_depth_metrics
-from training.config import load_training_config
 from training.synthetic.generate import render_sequence, write_folder
-from training.trainer import Trainer
 
 
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory):
     torch.set_num_threads(1)
-    folder = tmp_path_factory.mktemp("fit_gap")
-    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
-        f"train.output_dir={folder / 'run'}", "validation=null", "train.max_steps=1", "train.progress_bar=false",
-        "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
-    ])
-    return Trainer(config).fit().checkpoint
+    return one_step_checkpoint(tmp_path_factory.mktemp("fit_gap"))
 
 
 def test_fit_gap_scores_each_set_and_sequence(tmp_path, checkpoint):

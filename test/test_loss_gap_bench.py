@@ -10,10 +10,9 @@ import numpy as np
 import pytest
 import torch
 from bench_scripts import REPO, load_bench
+from model_fixtures import one_step_checkpoint
 
-from training.config import load_training_config
 from training.synthetic.generate import render_sequence, write_folder
-from training.trainer import Trainer
 
 gap = load_bench("loss_gap")
 
@@ -70,11 +69,7 @@ def report(tmp_path_factory):
     for index in range(2):  # 24 frames at stride 10: enough parallax at 64x96 for the depth to matter to the loss
         sequence = render_sequence(57, index, 24, 64, 96, "handheld", style="rich", waypoint_margin=0.8)
         write_folder(sequence, rooms / f"seq_{index:04d}")
-    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
-        f"train.output_dir={folder / 'run'}", "validation=null", "train.max_steps=1", "train.progress_bar=false",
-        "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
-    ])
-    checkpoint = Trainer(config).fit().checkpoint
+    checkpoint = one_step_checkpoint(folder)
     output = folder / "gap.json"
     assert gap.main(["--config", str(REPO / "config" / "train_rich192.yaml"), "--override", "model.height=64",
                      "--override", "model.width=96", "--override", "data.options.stride=10",

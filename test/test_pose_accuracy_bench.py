@@ -7,6 +7,7 @@ import json
 import pytest
 import torch
 from bench_scripts import REPO, load_bench
+from model_fixtures import one_step_checkpoint
 
 from training.config import load_training_config
 from training.synthetic.generate import render_sequence, write_folder
@@ -20,11 +21,7 @@ def _threads():
 
 def test_pose_accuracy_scores_identity_and_a_checkpoint(tmp_path):
     write_folder(render_sequence(41, 0, 12, 48, 64, "handheld"), tmp_path / "data" / "seq_0000")
-    config = load_training_config(REPO / "config" / "train_tiny.yaml", [
-        f"train.output_dir={tmp_path / 'run'}", "validation=null", "train.max_steps=1", "train.progress_bar=false",
-        "train.cpu_threads=1", "train.checkpoint_every_epochs=0",
-    ])
-    checkpoint = Trainer(config).fit().checkpoint
+    checkpoint = one_step_checkpoint(tmp_path)
     output = tmp_path / "pose.json"
     assert load_bench("pose_accuracy").main(
         ["--data", str(tmp_path / "data"), "--stride", "3", "--checkpoint", str(checkpoint),
